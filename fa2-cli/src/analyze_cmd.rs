@@ -1,0 +1,385 @@
+//! `fa2 analyze`: builds the request (window from flags, `--since`, or the bundle's
+//! `incident.json`/`truth.json`), the sources and the backend, runs the analysis and writes the
+//! report.
+
+use crate::{CliError, usage};
+use chrono::{DateTime, Utc};
+use clap::{Args, ValueEnum};
+use fa2_core::analyze::{AnalyzeOptions, Analyzer};
+use fa2_core::config::Config;
+use fa2_core::llm::{LlmBackend, OfflineAnalyzer, UnavailableBackend};
+use fa2_core::prompt::PromptRenderer;
+use fa2_core::redact::Redactor;
+use fa2_core::report::{Report, render_markdown};
+use fa2_core::request::{AnalysisRequest, Language, Window};
+use fa2_core::telemetry::files::FilesSource;
+use fa2_core::telemetry::{SourceState, TelemetrySource, UnavailableSource};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum Format {
+    Markdown,
+    Json,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum, PartialEq)]
+enum Backend {
+    Offline,
+    Bedrock,
+    Openai,
+}
+
+#[derive(Args, Debug)]
+#[command(after_help = "Examples:
+  fa2 analyze --input examples/sample-incident
+  fa2 analyze --input ./export --start 2024-08-16T11:19:00Z --end 2024-08-16T11:49:00Z --format json
+  fa2 analyze --input ./logs --since 30m --description \"checkout returns 502\" --language ja
+  fa2 analyze --config fa2.toml --since 1h --prompt-out prompt.txt
+
+Input formats (detected from content, plain or .gz, directories read recursively):
+  CloudWatch Logs filter-log-events / get-query-results output, Firehose subscription records,
+  export-task text and plain logs with leading timestamps; ALB access logs; CloudTrail Records
+  and lookup-events output; X-Ray get-trace-summaries / batch-get-traces output;
+  CloudWatch get-metric-data output. An incident.json (or truth.json) with start/end/description
+  in a bundle sets the window when --start/--end are not given.")]
+pub struct AnalyzeArgs {
+    /// Exported telemetry: a file or a directory (read recursively); repeatable.
+    /// e.g. --input ./incident --input extra/alb.log.gz
+    #[arg(long, value_name = "PATH")]
+    input: Vec<PathBuf>,
+    /// Config file (default: $FA2_CONFIG, else ./fa2.toml if present), e.g. --config fa2.toml
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Incident start, RFC 3339, e.g. --start 2024-08-02T09:30:00Z or 2024-08-02T18:30:00+09:00
+    #[arg(long, value_name = "TIME", requires = "end", conflicts_with = "since")]
+    start: Option<String>,
+    /// Incident end, RFC 3339 (exclusive), e.g. --end 2024-08-02T10:00:00Z
+    #[arg(long, value_name = "TIME")]
+    end: Option<String>,
+    /// Window length ending at --end (or now), e.g. --since 30m (units: s, m, h, d)
+    #[arg(long, value_name = "DURATION")]
+    since: Option<String>,
+    /// Baseline length before the start to compare with (default 60m), e.g. --baseline 2h
+    #[arg(long, value_name = "DURATION")]
+    baseline: Option<String>,
+    /// What happened, in your words (untrusted text, fenced in the prompt),
+    /// e.g. --description "orders API returns 5xx since 11:20"
+    #[arg(long, value_name = "TEXT")]
+    description: Option<String>,
+    /// Language of the prompt and the report, e.g. --language ja
+    #[arg(long, value_name = "en|ja")]
+    language: Option<String>,
+    /// LLM backend; offline needs no network (default: config, else offline), e.g. --llm offline
+    #[arg(long, value_enum)]
+    llm: Option<Backend>,
+    /// Model id or inference profile, e.g. --model global.anthropic.claude-sonnet-4-6
+    #[arg(long, value_name = "ID")]
+    model: Option<String>,
+    /// Hard cap on prompt tokens (default 16000), e.g. --budget-tokens 8000
+    #[arg(long, value_name = "N")]
+    budget_tokens: Option<usize>,
+    /// Output format: markdown (default) or json (the report contract), e.g. --format json
+    #[arg(long, value_enum, default_value = "markdown")]
+    format: Format,
+    /// Write the exact prompt (system and user parts) to FILE, e.g. --prompt-out prompt.txt
+    #[arg(long, value_name = "FILE")]
+    prompt_out: Option<PathBuf>,
+    /// Write the report to FILE instead of stdout, e.g. --output report.md
+    #[arg(long, value_name = "FILE")]
+    output: Option<PathBuf>,
+}
+
+fn parse_time(flag: &str, s: &str) -> Result<DateTime<Utc>, CliError> {
+    fa2_core::time::parse_timestamp(s).ok_or_else(|| {
+        usage(format!(
+            "--{flag} `{s}` is not an RFC 3339 time: use e.g. 2024-08-02T09:30:00Z or 2024-08-02T18:30:00+09:00"
+        ))
+    })
+}
+
+fn parse_dur(flag: &str, s: &str) -> Result<std::time::Duration, CliError> {
+    fa2_core::time::parse_duration(s).map_err(|e| usage(format!("--{flag}: {e}")))
+}
+
+/// `start`, `end` and `description` from a bundle's `incident.json` or `truth.json`.
+#[derive(Debug, Default)]
+struct BundleMeta {
+    start: Option<DateTime<Utc>>,
+    end: Option<DateTime<Utc>>,
+    description: Option<String>,
+    file: Option<PathBuf>,
+}
+
+fn bundle_meta(inputs: &[PathBuf]) -> Result<BundleMeta, CliError> {
+    for dir in inputs.iter().filter(|p| p.is_dir()) {
+        for name in ["incident.json", "truth.json"] {
+            let path = dir.join(name);
+            if !path.is_file() {
+                continue;
+            }
+            let text = std::fs::read_to_string(&path)
+                .map_err(|e| usage(format!("cannot read {}: {e}", path.display())))?;
+            let v: serde_json::Value = serde_json::from_str(&text)
+                .map_err(|e| usage(format!("{} is not valid JSON: {e}", path.display())))?;
+            let time = |k: &str| -> Result<Option<DateTime<Utc>>, CliError> {
+                match v.get(k).and_then(|x| x.as_str()) {
+                    None => Ok(None),
+                    Some(s) => fa2_core::time::parse_timestamp(s).map(Some).ok_or_else(|| {
+                        usage(format!(
+                            "{}: `{k}` = `{s}` is not an RFC 3339 time",
+                            path.display()
+                        ))
+                    }),
+                }
+            };
+            return Ok(BundleMeta {
+                start: time("start")?,
+                end: time("end")?,
+                description: v
+                    .get("description")
+                    .and_then(|x| x.as_str())
+                    .map(str::to_string),
+                file: Some(path),
+            });
+        }
+    }
+    Ok(BundleMeta::default())
+}
+
+fn window(args: &AnalyzeArgs, meta: &BundleMeta, config: &Config) -> Result<Window, CliError> {
+    let baseline = match &args.baseline {
+        Some(b) => parse_dur("baseline", b)?,
+        None => config.baseline.0,
+    };
+    let (start, end) = match (&args.start, &args.end, &args.since) {
+        (Some(s), Some(e), _) => (parse_time("start", s)?, parse_time("end", e)?),
+        (None, end, Some(since)) => {
+            let end = match end {
+                Some(e) => parse_time("end", e)?,
+                None => Utc::now(),
+            };
+            let d = chrono::Duration::from_std(parse_dur("since", since)?)
+                .map_err(|_| usage("--since is too long"))?;
+            (end - d, end)
+        }
+        (None, None, None) => match (meta.start, meta.end) {
+            (Some(s), Some(e)) => (s, e),
+            _ => {
+                return Err(usage(
+                    "no incident window: pass --start and --end (RFC 3339), or --since 30m, or put `start` and `end` in the bundle's incident.json",
+                ));
+            }
+        },
+        (None, Some(_), None) => return Err(usage("--end needs --start or --since")),
+        (Some(_), None, _) => return Err(usage("--start needs --end")),
+    };
+    if start >= end {
+        return Err(usage(format!(
+            "start {} is not before end {}: check the order and the time zone offsets",
+            fa2_core::time::rfc3339(start),
+            fa2_core::time::rfc3339(end)
+        )));
+    }
+    let span = (end - start).to_std().unwrap_or_default();
+    if span > config.max_window.0 {
+        return Err(usage(format!(
+            "the window is {:.1} h long, over the configured maximum of {:.1} h: narrow it or raise max_window in fa2.toml",
+            span.as_secs_f64() / 3600.0,
+            config.max_window.0.as_secs_f64() / 3600.0
+        )));
+    }
+    Window::with_baseline(start, end, baseline).map_err(usage)
+}
+
+fn sources(args: &AnalyzeArgs, config: &Config) -> Result<Vec<Arc<dyn TelemetrySource>>, CliError> {
+    let mut out: Vec<Arc<dyn TelemetrySource>> = Vec::new();
+    if !args.input.is_empty() {
+        for p in &args.input {
+            if !p.exists() {
+                return Err(usage(format!(
+                    "input {} does not exist: pass exported telemetry files or directories, see fa2 analyze --help",
+                    p.display()
+                )));
+            }
+        }
+        out.push(Arc::new(FilesSource::new(args.input.clone())));
+        return Ok(out);
+    }
+    let s = &config.sources;
+    if let Some(f) = &s.files {
+        out.push(Arc::new(FilesSource::new(f.paths.clone())));
+    }
+    let aws_reason = "AWS sources are not available in this build yet; export the data to files and use --input, or [sources.files]";
+    if s.cloudwatch_logs.is_some() {
+        out.push(Arc::new(UnavailableSource::new(
+            "cloudwatch-logs",
+            aws_reason,
+        )));
+    }
+    if s.athena.is_some() {
+        out.push(Arc::new(UnavailableSource::new("athena", aws_reason)));
+    }
+    if s.xray.as_ref().is_some_and(|x| x.enabled) {
+        out.push(Arc::new(UnavailableSource::new("xray", aws_reason)));
+    }
+    if s.metrics.as_ref().is_some_and(|m| !m.queries.is_empty()) {
+        out.push(Arc::new(UnavailableSource::new(
+            "cloudwatch-metrics",
+            aws_reason,
+        )));
+    }
+    if out.is_empty() {
+        return Err(usage(
+            "no telemetry source: pass --input PATH (exported files) or configure [sources] in fa2.toml, see fa2 analyze --help",
+        ));
+    }
+    Ok(out)
+}
+
+fn backend(args: &AnalyzeArgs, config: &Config) -> Arc<dyn LlmBackend> {
+    let name = match args.llm {
+        Some(Backend::Offline) => "offline",
+        Some(Backend::Bedrock) => "bedrock",
+        Some(Backend::Openai) => "openai",
+        None => config.llm.backend.as_str(),
+    };
+    let model = args
+        .model
+        .clone()
+        .unwrap_or_else(|| config.llm.model.clone());
+    match name {
+        "offline" => Arc::new(OfflineAnalyzer),
+        other => {
+            eprintln!(
+                "warning: the {other} backend is not available in this build yet; the offline analyzer answers and the report says so"
+            );
+            Arc::new(UnavailableBackend::new(
+                other,
+                &model,
+                "not available in this build yet (planned)",
+            ))
+        }
+    }
+}
+
+pub fn run(args: AnalyzeArgs) -> Result<(), CliError> {
+    let config_path = Config::locate(args.config.as_deref());
+    let config = Config::load(config_path.as_deref()).map_err(usage)?;
+    let meta = bundle_meta(&args.input)?;
+    let window = window(&args, &meta, &config)?;
+    let language: Language = match &args.language {
+        Some(l) => l
+            .parse()
+            .map_err(|e: String| usage(format!("--language: {e}")))?,
+        None => config.language,
+    };
+    let description = args
+        .description
+        .clone()
+        .or_else(|| meta.description.clone())
+        .unwrap_or_default();
+    let request = AnalysisRequest {
+        description,
+        window,
+        language,
+        architecture: config.architecture.clone(),
+    };
+    let budget = args.budget_tokens.unwrap_or(config.budget_tokens);
+    if budget < 500 {
+        return Err(usage(format!(
+            "--budget-tokens {budget} is too small: use at least 500 (default 16000)"
+        )));
+    }
+    let renderer = PromptRenderer::new(config.prompt_dir.as_deref()).map_err(usage)?;
+    let redactor = Redactor::new(&config.redaction).map_err(usage)?;
+    let analyzer = Analyzer {
+        sources: sources(&args, &config)?,
+        backend: backend(&args, &config),
+        renderer: Arc::new(renderer),
+        redactor: Arc::new(redactor),
+        options: AnalyzeOptions {
+            budget_tokens: budget,
+            deadline: config.deadline.0,
+            source_timeout: config.source_timeout(),
+            max_output_tokens: config.llm.max_output_tokens,
+            ..AnalyzeOptions::default()
+        },
+    };
+    if let Some(f) = &meta.file {
+        tracing::info!("window and description from {}", f.display());
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    let (progress, bar) = crate::progress::reporter();
+    let result = runtime.block_on(analyzer.run(&request, progress));
+    if let Some(b) = bar {
+        b.finish_and_clear();
+    }
+    let analyzed = result.map_err(|e| match e {
+        fa2_core::error::AnalysisError::InvalidRequest(_)
+        | fa2_core::error::AnalysisError::Config(_) => usage(e),
+        other => CliError::Failure(other.into()),
+    })?;
+    check_found(&analyzed.report, &args.input)?;
+    if let Some(p) = &args.prompt_out {
+        write_file(p, &analyzed.prompt.full_text())?;
+    }
+    let text = match args.format {
+        Format::Json => {
+            let mut s = serde_json::to_string_pretty(&analyzed.report)?;
+            s.push('\n');
+            s
+        }
+        Format::Markdown => render_markdown(&analyzed.report, 20),
+    };
+    match &args.output {
+        Some(p) => write_file(p, &text)?,
+        None => {
+            use std::io::Write;
+            let mut out = std::io::stdout().lock();
+            out.write_all(text.as_bytes())?;
+            out.flush()?;
+        }
+    }
+    for s in analyzed
+        .report
+        .sources
+        .iter()
+        .filter(|s| s.status == SourceState::Error)
+    {
+        eprintln!(
+            "warning: {}: {}",
+            s.name,
+            s.error.as_deref().unwrap_or("failed")
+        );
+    }
+    Ok(())
+}
+
+/// No records at all and nothing but skipped or failed inputs: unusable input (exit 2).
+fn check_found(report: &Report, inputs: &[PathBuf]) -> Result<(), CliError> {
+    let records: u64 = report.sources.iter().map(|s| s.records).sum();
+    let any_ok = report.sources.iter().any(|s| s.status == SourceState::Ok);
+    if records > 0 || any_ok || inputs.is_empty() {
+        return Ok(());
+    }
+    let shown: Vec<String> = inputs.iter().map(|p| p.display().to_string()).collect();
+    let mut msg = fa2_core::error::AnalysisError::NoTelemetry {
+        inputs: shown.join(", "),
+    }
+    .to_string();
+    for s in report.sources.iter().take(5) {
+        if let Some(e) = &s.error {
+            msg.push_str(&format!("\n  {}: {e}", s.name.trim_start_matches("files:")));
+        }
+    }
+    Err(usage(msg))
+}
+
+fn write_file(path: &Path, text: &str) -> Result<(), CliError> {
+    std::fs::write(path, text)
+        .map_err(|e| CliError::Failure(anyhow::anyhow!("cannot write {}: {e}", path.display())))
+}

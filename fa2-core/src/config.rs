@@ -1,0 +1,535 @@
+//! Configuration: `fa2.toml` (DESIGN.md section 7) with `FA2_*` environment overrides
+//! (`FA2_LLM__MODEL` sets `llm.model`), validated with messages that say what to fix.
+
+use crate::error::ConfigError;
+use crate::redact::RedactionConfig;
+use crate::request::Language;
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// A duration written as `90s`, `30m`, `2h`, `1d`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HumanDuration(pub Duration);
+
+impl Serialize for HumanDuration {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let secs = self.0.as_secs();
+        let text = if secs % 86_400 == 0 && secs > 0 {
+            format!("{}d", secs / 86_400)
+        } else if secs % 3600 == 0 && secs > 0 {
+            format!("{}h", secs / 3600)
+        } else if secs % 60 == 0 && secs > 0 {
+            format!("{}m", secs / 60)
+        } else {
+            format!("{secs}s")
+        };
+        s.serialize_str(&text)
+    }
+}
+
+impl<'de> Deserialize<'de> for HumanDuration {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        crate::time::parse_duration(&s)
+            .map(HumanDuration)
+            .map_err(serde::de::Error::custom)
+    }
+}
+
+/// The whole configuration.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    pub language: Language,
+    /// IANA zone for people who have none.
+    pub timezone: String,
+    pub architecture: String,
+    pub budget_tokens: usize,
+    /// Whole analysis deadline.
+    pub deadline: HumanDuration,
+    /// Per-source timeout (defaults to 80% of the deadline).
+    pub source_timeout: Option<HumanDuration>,
+    pub baseline: HumanDuration,
+    /// Longest incident window accepted.
+    pub max_window: HumanDuration,
+    /// Directory with `{en,ja}/{system,user}.hbs` overriding the built-in prompts.
+    pub prompt_dir: Option<PathBuf>,
+    pub llm: LlmConfig,
+    pub sources: SourcesConfig,
+    pub slack: SlackConfig,
+    pub notify: NotifyConfig,
+    pub redaction: RedactionConfig,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            language: Language::En,
+            timezone: "UTC".into(),
+            architecture: String::new(),
+            budget_tokens: 16_000,
+            deadline: HumanDuration(Duration::from_secs(120)),
+            source_timeout: None,
+            baseline: HumanDuration(Duration::from_secs(3600)),
+            max_window: HumanDuration(Duration::from_secs(86_400)),
+            prompt_dir: None,
+            llm: LlmConfig::default(),
+            sources: SourcesConfig::default(),
+            slack: SlackConfig::default(),
+            notify: NotifyConfig::default(),
+            redaction: RedactionConfig::default(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LlmConfig {
+    /// `offline`, `bedrock` or `openai`.
+    pub backend: String,
+    pub model: String,
+    pub base_url: Option<String>,
+    pub api_key_env: Option<String>,
+    pub max_output_tokens: u32,
+}
+
+impl Default for LlmConfig {
+    fn default() -> Self {
+        LlmConfig {
+            backend: "offline".into(),
+            model: String::new(),
+            base_url: None,
+            api_key_env: None,
+            max_output_tokens: 4096,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SourcesConfig {
+    pub files: Option<FilesConfig>,
+    pub cloudwatch_logs: Option<CloudWatchLogsConfig>,
+    pub athena: Option<AthenaConfig>,
+    pub xray: Option<XrayConfig>,
+    pub metrics: Option<MetricsConfig>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct FilesConfig {
+    pub paths: Vec<PathBuf>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct CloudWatchLogsConfig {
+    pub log_groups: Vec<String>,
+    pub filter: String,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AthenaConfig {
+    pub database: String,
+    pub workgroup: String,
+    pub output_location: String,
+    pub alb_table: String,
+    pub cloudtrail_table: String,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct XrayConfig {
+    pub enabled: bool,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct MetricsConfig {
+    pub queries: Vec<MetricQuery>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct MetricQuery {
+    pub namespace: String,
+    pub metric: String,
+    pub dimensions: BTreeMap<String, String>,
+    pub stat: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SlackConfig {
+    pub signing_secret: String,
+    pub signing_secret_name: String,
+    pub bot_token: String,
+    pub bot_token_name: String,
+    pub app_token: String,
+    pub alarm_app_ids: Vec<String>,
+    pub allowed_channels: Vec<String>,
+    pub api_url: String,
+}
+
+impl Default for SlackConfig {
+    fn default() -> Self {
+        SlackConfig {
+            signing_secret: String::new(),
+            signing_secret_name: String::new(),
+            bot_token: String::new(),
+            bot_token_name: String::new(),
+            app_token: String::new(),
+            alarm_app_ids: vec!["A6L22LZNH".into()],
+            allowed_channels: Vec::new(),
+            api_url: "https://slack.com/api".into(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct NotifyConfig {
+    pub sns_topic_arn: String,
+    pub slack_channel: String,
+}
+
+/// Environment variables that are not config keys.
+const NOT_KEYS: &[&str] = &["FA2_CONFIG", "FA2_LOG"];
+
+impl Config {
+    /// The config file to use: `explicit`, else `$FA2_CONFIG`, else `./fa2.toml` if present.
+    pub fn locate(explicit: Option<&Path>) -> Option<PathBuf> {
+        if let Some(p) = explicit {
+            return Some(p.to_path_buf());
+        }
+        if let Ok(p) = std::env::var("FA2_CONFIG")
+            && !p.is_empty()
+        {
+            return Some(PathBuf::from(p));
+        }
+        let local = PathBuf::from("fa2.toml");
+        local.exists().then_some(local)
+    }
+
+    /// Loads the file (if any) and applies the process environment.
+    pub fn load(path: Option<&Path>) -> Result<Config, ConfigError> {
+        let vars: Vec<(String, String)> = std::env::vars().collect();
+        Self::load_with_env(path, &vars)
+    }
+
+    /// Loads `path` (if any) and applies `FA2_*` overrides from `env`.
+    pub fn load_with_env(
+        path: Option<&Path>,
+        env: &[(String, String)],
+    ) -> Result<Config, ConfigError> {
+        let (mut table, origin) = match path {
+            Some(p) => {
+                let text = std::fs::read_to_string(p).map_err(|e| ConfigError::Read {
+                    path: p.to_path_buf(),
+                    source: e,
+                })?;
+                let t: toml::Table = toml::from_str(&text).map_err(|e| ConfigError::Invalid {
+                    origin: p.display().to_string(),
+                    message: e.to_string(),
+                })?;
+                (t, p.display().to_string())
+            }
+            None => (toml::Table::new(), "(defaults)".to_string()),
+        };
+        let defaults =
+            toml::Table::try_from(Config::default()).map_err(|e| ConfigError::Invalid {
+                origin: "defaults".into(),
+                message: e.to_string(),
+            })?;
+        let mut from_env = Vec::new();
+        for (k, v) in env {
+            let Some(rest) = k.strip_prefix("FA2_") else {
+                continue;
+            };
+            if NOT_KEYS.contains(&k.as_str()) || rest.is_empty() {
+                continue;
+            }
+            let path: Vec<String> = rest.split("__").map(str::to_ascii_lowercase).collect();
+            apply_env(&mut table, &defaults, &path, v).map_err(|message| ConfigError::Invalid {
+                origin: format!("environment variable {k}"),
+                message,
+            })?;
+            from_env.push(k.clone());
+        }
+        let origin = if from_env.is_empty() {
+            origin
+        } else {
+            format!("{origin} with {}", from_env.join(", "))
+        };
+        let config: Config =
+            toml::Value::Table(table)
+                .try_into()
+                .map_err(|e: toml::de::Error| ConfigError::Invalid {
+                    origin: origin.clone(),
+                    message: e.message().to_string(),
+                })?;
+        config
+            .validate()
+            .map_err(|message| ConfigError::Invalid { origin, message })?;
+        Ok(config)
+    }
+
+    /// Checks values that types alone cannot.
+    pub fn validate(&self) -> Result<(), String> {
+        if self.timezone.parse::<chrono_tz::Tz>().is_err() {
+            return Err(format!(
+                "timezone `{}` is not an IANA time zone name (like Asia/Tokyo or Europe/Paris)",
+                self.timezone
+            ));
+        }
+        if !(1_000..=1_000_000).contains(&self.budget_tokens) {
+            return Err(format!(
+                "budget_tokens {} is out of range: use 1000 to 1000000 (default 16000)",
+                self.budget_tokens
+            ));
+        }
+        if self.deadline.0.is_zero() {
+            return Err("deadline must be longer than 0s, like 120s".into());
+        }
+        if self.max_window.0.is_zero() {
+            return Err("max_window must be longer than 0s, like 24h".into());
+        }
+        if !matches!(self.llm.backend.as_str(), "offline" | "bedrock" | "openai") {
+            return Err(format!(
+                "llm.backend `{}` is unknown: use offline, bedrock or openai",
+                self.llm.backend
+            ));
+        }
+        if let Some(f) = &self.sources.files
+            && f.paths.is_empty()
+        {
+            return Err(
+                "sources.files.paths is empty: list the files or directories to read".into(),
+            );
+        }
+        if let Some(dir) = &self.prompt_dir
+            && !dir.is_dir()
+        {
+            return Err(format!("prompt_dir {} is not a directory", dir.display()));
+        }
+        Ok(())
+    }
+
+    /// Per-source timeout.
+    pub fn source_timeout(&self) -> Duration {
+        self.source_timeout
+            .map(|d| d.0)
+            .unwrap_or_else(|| self.deadline.0.mul_f64(0.8))
+    }
+}
+
+/// Sets `path` in `table` from an environment value, typed like the default at that path.
+fn apply_env(
+    table: &mut toml::Table,
+    defaults: &toml::Table,
+    path: &[String],
+    raw: &str,
+) -> Result<(), String> {
+    let (last, parents) = path.split_last().ok_or("empty key")?;
+    let mut cur = table;
+    let mut def: Option<&toml::Table> = Some(defaults);
+    for (depth, p) in parents.iter().enumerate() {
+        let known = def.is_some_and(|d| d.contains_key(p)) || (depth == 0 && p == "sources");
+        if depth == 0 && !known {
+            return Err(format!("unknown key `{}`", path.join(".")));
+        }
+        def = def.and_then(|d| d.get(p)).and_then(toml::Value::as_table);
+        cur = cur
+            .entry(p.clone())
+            .or_insert_with(|| toml::Value::Table(toml::Table::new()))
+            .as_table_mut()
+            .ok_or_else(|| format!("`{p}` is not a table"))?;
+    }
+    if parents.is_empty() && !defaults.contains_key(last) {
+        return Err(format!("unknown key `{last}`"));
+    }
+    let value = match def.and_then(|d| d.get(last)) {
+        Some(toml::Value::String(_)) => toml::Value::String(raw.to_string()),
+        Some(toml::Value::Integer(_)) => toml::Value::Integer(
+            raw.trim()
+                .parse()
+                .map_err(|_| format!("`{raw}` is not an integer"))?,
+        ),
+        Some(toml::Value::Boolean(_)) => toml::Value::Boolean(
+            raw.trim()
+                .parse()
+                .map_err(|_| format!("`{raw}` is not true or false"))?,
+        ),
+        Some(toml::Value::Array(_)) => parse_list(raw),
+        _ => guess(raw),
+    };
+    cur.insert(last.clone(), value);
+    Ok(())
+}
+
+/// `["a", "b"]` (TOML) or `a,b`.
+fn parse_list(raw: &str) -> toml::Value {
+    if raw.trim_start().starts_with('[')
+        && let Ok(t) = toml::from_str::<toml::Table>(&format!("v = {raw}"))
+        && let Some(v) = t.get("v")
+    {
+        return v.clone();
+    }
+    toml::Value::Array(
+        raw.split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(|s| toml::Value::String(s.to_string()))
+            .collect(),
+    )
+}
+
+/// Value of a key that has no default (an optional table or value): TOML if it parses, else
+/// a string.
+fn guess(raw: &str) -> toml::Value {
+    match toml::from_str::<toml::Table>(&format!("v = {raw}")) {
+        Ok(t) => t
+            .get("v")
+            .cloned()
+            .unwrap_or_else(|| toml::Value::String(raw.to_string())),
+        Err(_) => toml::Value::String(raw.to_string()),
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(a, b)| (a.to_string(), b.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn design_example_parses() {
+        let text = r#"
+language = "ja"
+timezone = "Asia/Tokyo"
+architecture = "ALB, ECS on EC2 and DynamoDB; a Spring application on ECS"
+budget_tokens = 16000
+deadline = "120s"
+baseline = "60m"
+
+[llm]
+backend = "bedrock"
+model = "global.anthropic.claude-sonnet-4-6"
+
+[sources.files]
+paths = ["./incident"]
+
+[sources.cloudwatch_logs]
+log_groups = ["/aws/lambda/orders-fn", "/ecs/checkout-api"]
+filter = ""
+
+[sources.athena]
+database = "aiops_db"
+workgroup = "primary"
+output_location = "s3://my-athena-results/fa2/"
+alb_table = "alb_access_logs"
+cloudtrail_table = "cloud_trail_logs"
+
+[sources.xray]
+enabled = true
+
+[[sources.metrics.queries]]
+namespace = "AWS/ApiGateway"
+metric = "5XXError"
+dimensions = { ApiName = "orders-api" }
+stat = "Sum"
+
+[slack]
+signing_secret = ""
+bot_token = ""
+alarm_app_ids = ["A6L22LZNH"]
+allowed_channels = []
+
+[notify]
+sns_topic_arn = ""
+slack_channel = ""
+"#;
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("fa2.toml");
+        std::fs::write(&p, text).unwrap();
+        let c = Config::load_with_env(Some(&p), &[]).unwrap();
+        assert_eq!(c.language, Language::Ja);
+        assert_eq!(c.deadline.0, Duration::from_secs(120));
+        assert_eq!(
+            c.sources.metrics.as_ref().unwrap().queries[0].dimensions["ApiName"],
+            "orders-api"
+        );
+        assert_eq!(c.source_timeout(), Duration::from_secs(96));
+    }
+
+    #[test]
+    fn env_overrides_are_typed() {
+        let c = Config::load_with_env(
+            None,
+            &env(&[
+                ("FA2_LLM__MODEL", "us.anthropic.claude"),
+                ("FA2_BUDGET_TOKENS", "8000"),
+                ("FA2_SLACK__SIGNING_SECRET", "12345"),
+                ("FA2_SLACK__ALLOWED_CHANNELS", "C1,C2"),
+                ("FA2_SOURCES__FILES__PATHS", "[\"a\", \"b\"]"),
+                ("FA2_SOURCES__XRAY__ENABLED", "true"),
+                ("FA2_CONFIG", "ignored"),
+                ("OTHER", "x"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(c.llm.model, "us.anthropic.claude");
+        assert_eq!(c.budget_tokens, 8000);
+        assert_eq!(c.slack.signing_secret, "12345");
+        assert_eq!(c.slack.allowed_channels, vec!["C1", "C2"]);
+        assert_eq!(c.sources.files.unwrap().paths.len(), 2);
+        assert!(c.sources.xray.unwrap().enabled);
+    }
+
+    #[test]
+    fn clear_errors() {
+        let e = Config::load_with_env(None, &env(&[("FA2_NOPE", "1")]))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("FA2_NOPE") && e.contains("unknown key"), "{e}");
+        let e = Config::load_with_env(None, &env(&[("FA2_BUDGET_TOKENS", "lots")]))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("not an integer"), "{e}");
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("fa2.toml");
+        std::fs::write(&p, "langauge = \"en\"\n").unwrap();
+        let e = Config::load_with_env(Some(&p), &[])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("unknown field `langauge`"), "{e}");
+        std::fs::write(&p, "timezone = \"Mars/Base\"\n").unwrap();
+        let e = Config::load_with_env(Some(&p), &[])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("IANA"), "{e}");
+        std::fs::write(&p, "deadline = \"soon\"\n").unwrap();
+        let e = Config::load_with_env(Some(&p), &[])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("not a duration"), "{e}");
+        std::fs::write(&p, "[llm]\nbackend = \"gpt\"\n").unwrap();
+        let e = Config::load_with_env(Some(&p), &[])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("offline, bedrock or openai"), "{e}");
+        let e = Config::load_with_env(Some(Path::new("/nonexistent/fa2.toml")), &[])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("cannot read config file"), "{e}");
+    }
+}

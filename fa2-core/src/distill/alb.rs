@@ -1,0 +1,378 @@
+//! ALB access logs → per target group: 5xx and 4xx bursts with their codes, path patterns
+//! and `error_reason`s, connection failures (`-1` target times), and target latency shifts.
+
+use super::histogram::{Histogram, secs};
+use super::{BoundedCounter, Ctx, PhaseCounts, Samples, note_origin, versus};
+use crate::evidence::{self, Evidence, EvidenceKind};
+use crate::record::{AlbAccessLog, RecordKind};
+use crate::request::Phase;
+use crate::telemetry::{Origin, OriginId};
+use chrono::{DateTime, Utc};
+use std::collections::BTreeMap;
+
+/// Distinct path patterns and codes kept per target group.
+const MAX_KEYS: usize = 200;
+/// Target groups tracked.
+const MAX_TARGET_GROUPS: usize = 64;
+
+#[derive(Debug)]
+struct GroupStats {
+    total_incident: u64,
+    total_baseline: u64,
+    err5: PhaseCounts,
+    err4: PhaseCounts,
+    conn_fail: PhaseCounts,
+    codes5: BoundedCounter,
+    codes4: BoundedCounter,
+    paths5: BoundedCounter,
+    paths4: BoundedCounter,
+    reasons: BoundedCounter,
+    latency_incident: Histogram,
+    latency_baseline: Histogram,
+    samples5: Samples,
+    samples4: Samples,
+    samples_conn: Samples,
+    origins: Vec<OriginId>,
+}
+
+#[derive(Debug, Default)]
+pub(crate) struct AlbAggregator {
+    groups: BTreeMap<String, GroupStats>,
+}
+
+/// `/api/orders/123` → `/api/orders/{id}`: ids, numbers, hashes and UUIDs become `{id}`.
+pub(crate) fn path_pattern(path: &str) -> String {
+    let mut out = String::with_capacity(path.len());
+    for (i, seg) in path.split('/').enumerate() {
+        if i > 0 {
+            out.push('/');
+        }
+        let digits = seg.bytes().filter(u8::is_ascii_digit).count();
+        let hexish = seg.len() >= 8 && seg.bytes().all(|b| b.is_ascii_hexdigit() || b == b'-');
+        if !seg.is_empty() && (digits == seg.len() || hexish || (digits > 0 && seg.len() >= 16)) {
+            out.push_str("{id}");
+        } else {
+            out.push_str(seg);
+        }
+        if out.len() > 120 {
+            out.push('…');
+            break;
+        }
+    }
+    out
+}
+
+impl AlbAggregator {
+    pub fn add(
+        &mut self,
+        ctx: &Ctx<'_>,
+        origin: OriginId,
+        phase: Phase,
+        ts: DateTime<Utc>,
+        a: &AlbAccessLog,
+    ) {
+        let tg = a.target_group();
+        if !self.groups.contains_key(tg) && self.groups.len() >= MAX_TARGET_GROUPS {
+            return self.add_to("(other target groups)", ctx, origin, phase, ts, a);
+        }
+        let tg = tg.to_string();
+        self.add_to(&tg, ctx, origin, phase, ts, a);
+    }
+
+    fn add_to(
+        &mut self,
+        tg: &str,
+        ctx: &Ctx<'_>,
+        origin: OriginId,
+        phase: Phase,
+        ts: DateTime<Utc>,
+        a: &AlbAccessLog,
+    ) {
+        let tl = &ctx.timeline;
+        let g = self
+            .groups
+            .entry(tg.to_string())
+            .or_insert_with(|| GroupStats {
+                total_incident: 0,
+                total_baseline: 0,
+                err5: PhaseCounts::new(tl),
+                err4: PhaseCounts::new(tl),
+                conn_fail: PhaseCounts::new(tl),
+                codes5: BoundedCounter::default(),
+                codes4: BoundedCounter::default(),
+                paths5: BoundedCounter::default(),
+                paths4: BoundedCounter::default(),
+                reasons: BoundedCounter::default(),
+                latency_incident: Histogram::default(),
+                latency_baseline: Histogram::default(),
+                samples5: Samples::default(),
+                samples4: Samples::default(),
+                samples_conn: Samples::default(),
+                origins: Vec::new(),
+            });
+        note_origin(&mut g.origins, origin);
+        let incident = phase == Phase::Incident;
+        if incident {
+            g.total_incident += 1;
+        } else {
+            g.total_baseline += 1;
+        }
+        if a.target_processing_time >= 0.0 {
+            if incident {
+                g.latency_incident.add(a.target_processing_time);
+            } else {
+                g.latency_baseline.add(a.target_processing_time);
+            }
+        }
+        let code = a.elb_status_code.unwrap_or(0);
+        let sample = || {
+            format!(
+                "{} {} {} {} target={} target_status={} target_time={} error_reason={}",
+                crate::time::rfc3339(ts),
+                code,
+                a.method,
+                a.url,
+                a.target,
+                a.target_status_code
+                    .map_or("-".to_string(), |c| c.to_string()),
+                a.target_processing_time,
+                if a.error_reason.is_empty() {
+                    "-"
+                } else {
+                    &a.error_reason
+                }
+            )
+        };
+        let cap = ctx.config.samples;
+        let chars = ctx.config.sample_chars;
+        if (500..600).contains(&code) {
+            g.err5.add(tl, phase, ts);
+            if incident {
+                g.codes5.add(&code.to_string(), MAX_KEYS);
+                g.paths5.add(
+                    &format!("{} {}", a.method, path_pattern(a.path())),
+                    MAX_KEYS,
+                );
+            }
+            g.samples5.offer(cap, chars, phase, &sample());
+        } else if (400..500).contains(&code) {
+            g.err4.add(tl, phase, ts);
+            if incident {
+                g.codes4.add(&code.to_string(), MAX_KEYS);
+                g.paths4.add(
+                    &format!("{} {}", a.method, path_pattern(a.path())),
+                    MAX_KEYS,
+                );
+            }
+            g.samples4.offer(cap, chars, phase, &sample());
+        }
+        if a.target_processing_time < 0.0 && code >= 500 {
+            g.conn_fail.add(tl, phase, ts);
+            g.samples_conn.offer(cap, chars, phase, &sample());
+        }
+        if incident && !a.error_reason.is_empty() && a.error_reason != "-" {
+            g.reasons.add(&a.error_reason, MAX_KEYS);
+        }
+    }
+
+    pub fn finish(self, ctx: &Ctx<'_>, origins: &[Origin]) -> Vec<Evidence> {
+        let mut out = Vec::new();
+        for (tg, g) in self.groups {
+            let source = super::source_name(origins, &g.origins, RecordKind::Alb);
+            let locs = super::locators(origins, &g.origins);
+            let tg_filter = if tg.starts_with('(') {
+                String::new()
+            } else {
+                format!(" && $0 ~ /targetgroup\\/{tg}\\//")
+            };
+            let pct = |n: u64, total: u64| {
+                if total == 0 {
+                    0.0
+                } else {
+                    n as f64 * 100.0 / total as f64
+                }
+            };
+            let mk = |kind: EvidenceKind,
+                      title: String,
+                      counts: &PhaseCounts,
+                      severity: f64,
+                      detail: String,
+                      samples: Samples,
+                      awk: &str| {
+                let mut e = Evidence::new(kind, source.clone(), title);
+                e.count = counts.incident;
+                e.baseline_count = counts.baseline;
+                e.first_seen = counts.first_incident.or(counts.first_baseline);
+                e.last_seen = counts.last_incident.or(counts.last_baseline);
+                e.onset = counts.onset(&ctx.timeline, ctx.window);
+                let z = counts.burst_z(ctx.window);
+                e.signal = evidence::Signal {
+                    severity,
+                    anomaly: evidence::anomaly_from_z(z),
+                    proximity: 0.0,
+                    z,
+                    new: counts.baseline == 0 && counts.incident > 0,
+                };
+                e.detail = Some(detail);
+                e.samples = samples.take(ctx.config.samples);
+                e.resources = vec![tg.clone()];
+                e.reproduce = awk_command(&locs, &format!("{awk}{tg_filter}"));
+                e.origins = g.origins.clone();
+                e
+            };
+            if g.err5.incident + g.err5.baseline > 0 {
+                let mut detail = format!(
+                    "{}; codes: {}; paths: {}",
+                    versus(g.err5.incident, g.err5.baseline, ctx.window),
+                    g.codes5.describe(4),
+                    g.paths5.describe(4)
+                );
+                if g.reasons.total() > 0 {
+                    detail.push_str(&format!("; error_reason: {}", g.reasons.describe(4)));
+                }
+                if g.err5.incident > 0 {
+                    detail.push_str(&format!(
+                        ", peak {:.0}/min",
+                        g.err5.peak_per_minute(&ctx.timeline)
+                    ));
+                }
+                let title = format!(
+                    "ALB {tg}: {} HTTP 5xx ({:.1}% of {} requests) vs {} ({:.2}%) in the baseline",
+                    g.err5.incident,
+                    pct(g.err5.incident, g.total_incident),
+                    g.total_incident,
+                    g.err5.baseline,
+                    pct(g.err5.baseline, g.total_baseline)
+                );
+                out.push(mk(
+                    EvidenceKind::Alb,
+                    title,
+                    &g.err5,
+                    0.8,
+                    detail,
+                    g.samples5.clone(),
+                    "$9 ~ /^5/",
+                ));
+            }
+            if g.err4.incident + g.err4.baseline > 0 {
+                let detail = format!(
+                    "{}; codes: {}; paths: {}",
+                    versus(g.err4.incident, g.err4.baseline, ctx.window),
+                    g.codes4.describe(4),
+                    g.paths4.describe(4)
+                );
+                let title = format!(
+                    "ALB {tg}: {} HTTP 4xx ({:.1}%) vs {} ({:.2}%) in the baseline",
+                    g.err4.incident,
+                    pct(g.err4.incident, g.total_incident),
+                    g.err4.baseline,
+                    pct(g.err4.baseline, g.total_baseline)
+                );
+                out.push(mk(
+                    EvidenceKind::Alb,
+                    title,
+                    &g.err4,
+                    0.45,
+                    detail,
+                    g.samples4.clone(),
+                    "$9 ~ /^4/",
+                ));
+            }
+            if g.conn_fail.incident + g.conn_fail.baseline > 0 {
+                let title = format!(
+                    "ALB {tg}: {} requests failed to reach a target (target_processing_time -1) vs {} in the baseline",
+                    g.conn_fail.incident, g.conn_fail.baseline
+                );
+                let detail = format!(
+                    "{}; the load balancer could not connect to or got no response from the target",
+                    versus(g.conn_fail.incident, g.conn_fail.baseline, ctx.window)
+                );
+                out.push(mk(
+                    EvidenceKind::Alb,
+                    title,
+                    &g.conn_fail,
+                    0.85,
+                    detail,
+                    g.samples_conn.clone(),
+                    "$7 == -1",
+                ));
+            }
+            if let (Some(i50), Some(i99), Some(b50), Some(b99)) = (
+                g.latency_incident.quantile(0.5),
+                g.latency_incident.quantile(0.99),
+                g.latency_baseline.quantile(0.5),
+                g.latency_baseline.quantile(0.99),
+            ) {
+                let ratio = i99 / b99.max(1e-4);
+                let mut e = Evidence::new(
+                    EvidenceKind::AlbLatency,
+                    source.clone(),
+                    format!(
+                        "ALB {tg}: target response time p50 {} / p99 {} vs {} / {} in the baseline",
+                        secs(i50),
+                        secs(i99),
+                        secs(b50),
+                        secs(b99)
+                    ),
+                );
+                e.count = g.latency_incident.len();
+                e.baseline_count = g.latency_baseline.len();
+                let slower = ratio >= 1.5 && i99 - b99 >= 0.05;
+                e.signal = evidence::Signal {
+                    severity: 0.6,
+                    anomaly: if slower {
+                        (ratio.log2() / 3.0).clamp(0.0, 1.0)
+                    } else {
+                        0.0
+                    },
+                    proximity: 0.0,
+                    z: ratio,
+                    new: false,
+                };
+                e.detail = Some(format!("p99 ×{ratio:.1} against the baseline"));
+                e.resources = vec![tg.clone()];
+                e.reproduce = awk_command(&locs, &format!("$7 > {:.3}{tg_filter}", b99));
+                e.origins = g.origins.clone();
+                out.push(e);
+            }
+        }
+        out
+    }
+}
+
+fn awk_command(locs: &[&crate::telemetry::Locator], cond: &str) -> String {
+    let files: Vec<String> = locs
+        .iter()
+        .filter_map(|l| match l {
+            crate::telemetry::Locator::File { path, .. } => {
+                Some(crate::reproduce::shell_quote(&path.display().to_string()))
+            }
+            crate::telemetry::Locator::Query { .. } => None,
+        })
+        .collect();
+    if files.is_empty() {
+        return crate::reproduce::grep_command(locs, cond, None);
+    }
+    format!(
+        "zcat -f {} | awk {}",
+        files.join(" "),
+        crate::reproduce::shell_quote(&format!("{cond} {{print}}"))
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn path_patterns() {
+        assert_eq!(path_pattern("/api/products/931"), "/api/products/{id}");
+        assert_eq!(path_pattern("/api/cart"), "/api/cart");
+        assert_eq!(
+            path_pattern("/u/3d884924-f2d4-9489-d6ac-f3edca3e1bf1/x"),
+            "/u/{id}/x"
+        );
+        assert_eq!(path_pattern("/"), "/");
+        assert_eq!(path_pattern("/v2/items"), "/v2/items");
+    }
+}

@@ -1,0 +1,260 @@
+//! Cross-source linking: a change shortly before the onset of an anomaly, a trace root-cause
+//! exception that a log template names, and the same resource named by several sources.
+//! Linked items carry each other's ids; strong links raise the cause's score so that the
+//! change that explains an error ranks next to it.
+
+use crate::evidence::{Evidence, EvidenceKind};
+use chrono::{DateTime, Utc};
+
+/// Items considered for linking (the rest are too weak to matter).
+const CANDIDATES: usize = 120;
+/// How long after a change an anomaly may begin to be linked to it.
+const EFFECT_MINUTES: i64 = 20;
+
+fn haystack(e: &Evidence) -> String {
+    let mut h = e.title.to_ascii_lowercase();
+    for s in &e.samples {
+        h.push('\n');
+        h.push_str(&s.to_ascii_lowercase());
+    }
+    if let Some(d) = &e.detail {
+        h.push('\n');
+        h.push_str(&d.to_ascii_lowercase());
+    }
+    h
+}
+
+/// Short, distinctive names of a resource (`arn:...:table/orders` → `orders`).
+fn resource_names(e: &Evidence) -> Vec<String> {
+    let mut out = Vec::new();
+    for r in &e.resources {
+        let short = r
+            .rsplit(['/', ':'])
+            .next()
+            .unwrap_or(r)
+            .to_ascii_lowercase();
+        if short.len() >= 4 && !out.contains(&short) {
+            out.push(short);
+        }
+    }
+    out
+}
+
+fn is_effect(e: &Evidence) -> bool {
+    !matches!(
+        e.kind,
+        EvidenceKind::AuditChange | EvidenceKind::AuditSummary
+    ) && e.signal.anomaly >= 0.5
+        && e.signal.severity >= 0.55
+}
+
+/// Links items in place. Ids must be unique; scores are adjusted.
+pub(crate) fn link(items: &mut [Evidence], anchor: DateTime<Utc>) {
+    let mut order: Vec<usize> = (0..items.len()).collect();
+    order.sort_by(|&a, &b| items[b].score.total_cmp(&items[a].score));
+    // changes are few and always considered; others by score
+    let mut cand: Vec<usize> = order
+        .iter()
+        .copied()
+        .filter(|&i| items[i].kind != EvidenceKind::AuditChange)
+        .take(CANDIDATES)
+        .collect();
+    let changes: Vec<usize> = order
+        .iter()
+        .copied()
+        .filter(|&i| items[i].kind == EvidenceKind::AuditChange)
+        .take(CANDIDATES)
+        .collect();
+    cand.extend(changes.iter().copied());
+    let hay: Vec<(usize, String)> = cand.iter().map(|&i| (i, haystack(&items[i]))).collect();
+    let hay_of = |i: usize| {
+        hay.iter()
+            .find(|(j, _)| *j == i)
+            .map(|(_, h)| h.as_str())
+            .unwrap_or("")
+    };
+    let mut pairs: Vec<(usize, usize, String, f64)> = Vec::new(); // (a, b, reason, boost for a)
+
+    // 1. change → effect
+    let top_effect = cand
+        .iter()
+        .filter(|&&i| is_effect(&items[i]))
+        .map(|&i| items[i].score)
+        .fold(0.0f64, f64::max);
+    for &c in &changes {
+        let Some(tc) = items[c].onset else { continue };
+        let names = resource_names(&items[c]);
+        let mut best = 0.0f64;
+        for &x in &cand {
+            if x == c || !is_effect(&items[x]) {
+                continue;
+            }
+            let Some(o) = items[x].onset else { continue };
+            let lag = (o - tc).num_seconds();
+            if !(-60..=EFFECT_MINUTES * 60).contains(&lag) {
+                continue;
+            }
+            let closeness = (-(lag.max(0) as f64) / 600.0).exp();
+            let same_resource = names.iter().any(|n| hay_of(x).contains(n.as_str()));
+            let strength = closeness * if same_resource { 1.0 } else { 0.6 };
+            let reason = if same_resource {
+                format!(
+                    "change {} before this began, on a resource it names",
+                    crate::distill::human_delta(tc, o)
+                )
+            } else {
+                format!(
+                    "change {} before this began",
+                    crate::distill::human_delta(tc, o)
+                )
+            };
+            pairs.push((c, x, reason, 0.0));
+            if same_resource {
+                best = best.max(strength + 0.5);
+            } else {
+                best = best.max(strength * 0.5);
+            }
+        }
+        if best > 0.0 {
+            let e = &mut items[c];
+            // a change that explains the strongest anomaly ranks right next to it
+            let target = if best >= 0.5 {
+                (top_effect + 0.02 * (best - 0.5)).min(1.0)
+            } else {
+                (0.45 + 0.3 * best).min(top_effect)
+            };
+            e.score = e.score.max(target);
+        }
+    }
+
+    // 2. trace root-cause exception named by a log template
+    for &t in &cand {
+        if items[t].kind != EvidenceKind::TraceFault || items[t].signal.anomaly < 0.3 {
+            continue;
+        }
+        let ex = items[t]
+            .title
+            .split("root cause: ")
+            .nth(1)
+            .and_then(|r| r.split(" at ").next())
+            .unwrap_or("")
+            .to_ascii_lowercase();
+        if ex.len() < 6 || ex == "no recorded exception" {
+            continue;
+        }
+        for &l in &cand {
+            if items[l].kind == EvidenceKind::LogTemplate
+                && items[l].signal.anomaly >= 0.3
+                && hay_of(l).contains(&ex)
+            {
+                pairs.push((t, l, "same exception in traces and logs".into(), 0.03));
+            }
+        }
+    }
+
+    // 3. the same resource named by different sources
+    for (ai, &a) in cand.iter().enumerate() {
+        if items[a].signal.anomaly < 0.3 || items[a].kind == EvidenceKind::AuditChange {
+            continue;
+        }
+        let names = resource_names(&items[a]);
+        for &b in cand.iter().skip(ai + 1) {
+            if items[b].signal.anomaly < 0.3
+                || items[b].kind.family() == items[a].kind.family()
+                || items[b].kind == EvidenceKind::AuditChange
+            {
+                continue;
+            }
+            if let Some(n) = names.iter().find(|n| hay_of(b).contains(n.as_str())) {
+                pairs.push((a, b, format!("both name {n}"), 0.0));
+            }
+        }
+    }
+
+    for (a, b, reason, boost) in pairs {
+        let (ida, idb) = (items[a].id.clone(), items[b].id.clone());
+        items[a].link(&idb, &reason);
+        items[b].link(&ida, &reason);
+        if boost > 0.0 {
+            items[a].score = (items[a].score + boost).min(1.0);
+            items[b].score = (items[b].score + boost).min(1.0);
+        }
+    }
+    let _ = anchor;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::evidence::Signal;
+
+    fn item(id: &str, kind: EvidenceKind, title: &str, score: f64, onset: &str) -> Evidence {
+        let mut e = Evidence::new(kind, "s", title);
+        e.id = id.into();
+        e.score = score;
+        e.onset = crate::time::parse_timestamp(onset);
+        e.signal = Signal {
+            severity: 0.9,
+            anomaly: 0.9,
+            proximity: 1.0,
+            z: 10.0,
+            new: true,
+        };
+        e
+    }
+
+    #[test]
+    fn change_before_error_on_same_resource_is_linked_and_raised() {
+        let mut change = item(
+            "c0",
+            EvidenceKind::AuditChange,
+            "UpdateTable on orders by ops-alice",
+            0.3,
+            "2024-08-16T11:19:29Z",
+        );
+        change.resources = vec!["orders".into()];
+        let err = item(
+            "c1",
+            EvidenceKind::LogTemplate,
+            "ERROR ProvisionedThroughputExceededException for table orders",
+            0.9,
+            "2024-08-16T11:21:59Z",
+        );
+        let unrelated = item(
+            "c2",
+            EvidenceKind::LogTemplate,
+            "ERROR something else",
+            0.5,
+            "2024-08-16T09:00:00Z",
+        );
+        let mut items = vec![change, err, unrelated];
+        let anchor = crate::time::parse_timestamp("2024-08-16T11:21:59Z").unwrap_or_default();
+        link(&mut items, anchor);
+        assert_eq!(items[0].links, vec!["c1".to_string()]);
+        assert_eq!(items[1].links, vec!["c0".to_string()]);
+        assert!(items[2].links.is_empty());
+        assert!(items[0].score >= 0.9, "{}", items[0].score);
+    }
+
+    #[test]
+    fn trace_exception_links_log_template() {
+        let t = item(
+            "c0",
+            EvidenceKind::TraceFault,
+            "X-Ray fault root cause: ProvisionedThroughputExceededException at DynamoDB: 5 traces",
+            0.8,
+            "2024-08-16T11:22:00Z",
+        );
+        let l = item(
+            "c1",
+            EvidenceKind::LogTemplate,
+            "ERROR [orders] ProvisionedThroughputExceededException: Rate exceeded",
+            0.9,
+            "2024-08-16T11:22:00Z",
+        );
+        let mut items = vec![t, l];
+        link(&mut items, chrono::Utc::now());
+        assert_eq!(items[1].links, vec!["c0".to_string()]);
+        assert!(items[1].link_reasons[0].contains("same exception"));
+    }
+}

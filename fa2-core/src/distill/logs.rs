@@ -1,0 +1,617 @@
+//! Log events → templates with counts per window, onset, level, samples and variable values.
+//!
+//! Each log group has its own bounded [`TemplateMiner`]. Before mining, a message is reduced
+//! to what identifies its kind: a JSON log line to its level and message key (not its
+//! volatile fields), a Lambda/export line to the text after its timestamp, request id and
+//! level, and a multi-line event (stack trace) to its first line plus the exception class.
+
+use super::{Ctx, PhaseCounts, Samples, note_origin, versus};
+use crate::evidence::{self, Evidence, EvidenceKind};
+use crate::record::{LogEvent, RecordKind};
+use crate::request::Phase;
+use crate::telemetry::{Origin, OriginId};
+use chrono::{DateTime, Utc};
+use fa2_template::{MinerConfig, OTHER_TEMPLATE_ID, TemplateId, TemplateMiner};
+use serde::Deserialize;
+use std::borrow::Cow;
+use std::collections::HashMap;
+use std::sync::Arc;
+
+/// Bytes of a message that are mined.
+const MAX_MINED_BYTES: usize = 512;
+
+/// Log level as written in the message (or inferred).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum LogLevel {
+    Trace,
+    Debug,
+    Unknown,
+    Info,
+    Warn,
+    Error,
+    Fatal,
+}
+
+impl LogLevel {
+    fn parse(word: &str) -> Option<LogLevel> {
+        let w = word.trim_matches(|c: char| !c.is_ascii_alphabetic());
+        if w.len() < 3 || w.len() > 8 {
+            return None;
+        }
+        Some(match w.to_ascii_uppercase().as_str() {
+            "TRACE" => LogLevel::Trace,
+            "DEBUG" => LogLevel::Debug,
+            "INFO" | "NOTICE" => LogLevel::Info,
+            "WARN" | "WARNING" => LogLevel::Warn,
+            "ERROR" | "ERR" | "SEVERE" => LogLevel::Error,
+            "FATAL" | "CRITICAL" | "CRIT" | "PANIC" | "EMERG" | "ALERT" => LogLevel::Fatal,
+            _ => return None,
+        })
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LogLevel::Trace => "TRACE",
+            LogLevel::Debug => "DEBUG",
+            LogLevel::Unknown => "-",
+            LogLevel::Info => "INFO",
+            LogLevel::Warn => "WARN",
+            LogLevel::Error => "ERROR",
+            LogLevel::Fatal => "FATAL",
+        }
+    }
+}
+
+/// Words that make an unlabelled line look like a failure.
+const ERROR_WORDS: &[&str] = &[
+    "exception",
+    "error",
+    "fail",
+    "timeout",
+    "timed out",
+    "denied",
+    "refused",
+    "unavailable",
+    "throttl",
+    "exceeded",
+    "killed",
+    "out of memory",
+    "no space left",
+    "unreachable",
+    "panic",
+    "fatal",
+    "status: 5",
+    "status=5",
+];
+
+/// Severity of a template in `[0, 1]` from its level and text.
+pub(crate) fn severity(level: LogLevel, text: &str) -> f64 {
+    let base: f64 = match level {
+        LogLevel::Fatal => 1.0,
+        LogLevel::Error => 0.9,
+        LogLevel::Warn => 0.6,
+        LogLevel::Info | LogLevel::Unknown => 0.35,
+        LogLevel::Debug | LogLevel::Trace => 0.2,
+    };
+    if base < 0.75 && level != LogLevel::Debug && level != LogLevel::Trace {
+        let lower = text.to_ascii_lowercase();
+        if ERROR_WORDS.iter().any(|w| lower.contains(w)) {
+            return base.max(0.75);
+        }
+    }
+    base
+}
+
+/// A message reduced to what is mined.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MinedMessage<'a> {
+    pub text: Cow<'a, str>,
+    pub level: LogLevel,
+    /// The message was a JSON object (grouped by level and message key).
+    pub json: bool,
+}
+
+#[derive(Deserialize)]
+struct JsonLine<'a> {
+    #[serde(
+        borrow,
+        alias = "severity",
+        alias = "lvl",
+        alias = "levelname",
+        alias = "log.level",
+        alias = "@l"
+    )]
+    level: Option<Cow<'a, str>>,
+    #[serde(
+        borrow,
+        alias = "message",
+        alias = "event",
+        alias = "@m",
+        alias = "@mt"
+    )]
+    msg: Option<Cow<'a, str>>,
+    error: Option<serde::de::IgnoredAny>,
+}
+
+fn clip_bytes(s: &str, max: usize) -> &str {
+    if s.len() <= max {
+        return s;
+    }
+    let mut cut = max;
+    while !s.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    &s[..cut]
+}
+
+/// Reduces a log message to its mining text and level.
+pub fn mining_text(message: &str) -> MinedMessage<'_> {
+    let trimmed = message.trim_start();
+    if trimmed.starts_with('{')
+        && let Ok(j) = serde_json::from_str::<JsonLine<'_>>(trimmed)
+    {
+        let level = j
+            .level
+            .as_deref()
+            .and_then(LogLevel::parse)
+            .unwrap_or(LogLevel::Unknown);
+        let mut text = match j.msg {
+            Some(m) => clip_bytes(&m, MAX_MINED_BYTES).to_string(),
+            None => "(json without message)".to_string(),
+        };
+        if j.error.is_some() && level >= LogLevel::Warn {
+            text.push_str(" (with error)");
+        }
+        return MinedMessage {
+            text: Cow::Owned(format!("{} {text}", level.as_str())),
+            level,
+            json: true,
+        };
+    }
+    let (first, rest) = match message.split_once('\n') {
+        Some((f, r)) => (f, Some(r)),
+        None => (message, None),
+    };
+    let mut line = first.trim_end();
+    if let Some(lead) = crate::time::parse_leading(line, 2000) {
+        line = line[lead.len..].trim_start();
+    }
+    let mut level = None;
+    // Lambda runtime lines: `<request id>\t<LEVEL>\t<message>` after the timestamp.
+    if line.contains('\t') {
+        let mut parts = line.splitn(3, '\t');
+        if let (Some(_rid), Some(lvl), Some(msg)) = (parts.next(), parts.next(), parts.next())
+            && let Some(l) = LogLevel::parse(lvl)
+        {
+            level = Some(l);
+            line = msg;
+        }
+    }
+    if level.is_none() {
+        level = line.split_ascii_whitespace().take(6).find_map(|w| {
+            let w = w.strip_prefix("level=").unwrap_or(w);
+            LogLevel::parse(w)
+        });
+    }
+    let level = level.unwrap_or(LogLevel::Unknown);
+    let line = clip_bytes(line, MAX_MINED_BYTES);
+    let exception = rest.and_then(exception_class);
+    let text = match exception {
+        Some(ex) if !line.contains(ex) => Cow::Owned(format!("{line} | {ex}")),
+        _ => Cow::Borrowed(line),
+    };
+    MinedMessage {
+        text,
+        level,
+        json: false,
+    }
+}
+
+/// The exception class named in the continuation lines of a stack trace, if any.
+fn exception_class(rest: &str) -> Option<&str> {
+    for l in rest.lines().take(24) {
+        let l = l.trim_start();
+        let l = l.strip_prefix("Caused by:").map_or(l, str::trim_start);
+        if l.starts_with("at ") || l.starts_with("...") || l.starts_with("File ") {
+            continue;
+        }
+        let head = l.split([':', ' ']).next().unwrap_or("");
+        if head.len() > 3
+            && (head.ends_with("Exception")
+                || head.ends_with("Error")
+                || head.ends_with("Throwable"))
+            && head
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"._$".contains(&b))
+        {
+            return Some(head);
+        }
+    }
+    None
+}
+
+#[derive(Debug)]
+struct TemplateStats {
+    counts: PhaseCounts,
+    levels: [u32; 7],
+    samples: Samples,
+    origins: Vec<OriginId>,
+}
+
+#[derive(Debug)]
+struct GroupState {
+    name: Arc<str>,
+    miner: TemplateMiner,
+    stats: HashMap<TemplateId, TemplateStats>,
+}
+
+/// Aggregates log events per group and template.
+#[derive(Debug)]
+pub(crate) struct LogAggregator {
+    groups: Vec<GroupState>,
+    index: HashMap<Arc<str>, usize>,
+    max_groups: usize,
+    miner_config: MinerConfig,
+}
+
+/// Name of the shared bucket for groups beyond the cap.
+const OTHER_GROUPS: &str = "(other log groups)";
+
+impl LogAggregator {
+    pub fn new(config: &super::DistillConfig) -> Self {
+        LogAggregator {
+            groups: Vec::new(),
+            index: HashMap::new(),
+            max_groups: config.max_groups.max(1),
+            miner_config: MinerConfig {
+                max_templates: config.max_templates_per_group,
+                ..MinerConfig::default()
+            },
+        }
+    }
+
+    pub fn template_count(&self) -> usize {
+        self.groups.iter().map(|g| g.stats.len()).sum()
+    }
+
+    fn group_index(&mut self, name: &Arc<str>) -> usize {
+        if let Some(&i) = self.index.get(name) {
+            return i;
+        }
+        let key: Arc<str> = if self.groups.len() + 1 >= self.max_groups {
+            Arc::from(OTHER_GROUPS)
+        } else {
+            name.clone()
+        };
+        if let Some(&i) = self.index.get(&key) {
+            self.index.insert(name.clone(), i);
+            return i;
+        }
+        self.groups.push(GroupState {
+            name: key.clone(),
+            miner: TemplateMiner::new(self.miner_config.clone()),
+            stats: HashMap::new(),
+        });
+        let i = self.groups.len() - 1;
+        self.index.insert(key, i);
+        self.index.insert(name.clone(), i);
+        i
+    }
+
+    pub fn add(
+        &mut self,
+        ctx: &Ctx<'_>,
+        origin: OriginId,
+        phase: Phase,
+        ts: DateTime<Utc>,
+        ev: &LogEvent,
+    ) {
+        let gi = self.group_index(&ev.group);
+        let g = &mut self.groups[gi];
+        let mined = mining_text(&ev.message);
+        let id = g.miner.add(&mined.text);
+        let st = g.stats.entry(id).or_insert_with(|| TemplateStats {
+            counts: PhaseCounts::new(&ctx.timeline),
+            levels: [0; 7],
+            samples: Samples::default(),
+            origins: Vec::new(),
+        });
+        st.counts.add(&ctx.timeline, phase, ts);
+        st.levels[mined.level as usize] += 1;
+        st.samples.offer(
+            ctx.config.samples,
+            ctx.config.sample_chars,
+            phase,
+            &ev.message,
+        );
+        note_origin(&mut st.origins, origin);
+    }
+
+    pub fn finish(self, ctx: &Ctx<'_>, origins: &[Origin]) -> Vec<Evidence> {
+        let mut out = Vec::new();
+        for g in self.groups {
+            for (id, st) in g.stats {
+                let Some(t) = g.miner.template(id) else {
+                    continue;
+                };
+                let text = if id == OTHER_TEMPLATE_ID {
+                    "other messages (template cap reached)".to_string()
+                } else {
+                    t.text()
+                };
+                out.push(template_evidence(
+                    ctx,
+                    origins,
+                    &g.name,
+                    &text,
+                    t.variables(),
+                    st,
+                ));
+            }
+        }
+        out
+    }
+}
+
+fn dominant_level(levels: &[u32; 7]) -> LogLevel {
+    const ALL: [LogLevel; 7] = [
+        LogLevel::Trace,
+        LogLevel::Debug,
+        LogLevel::Unknown,
+        LogLevel::Info,
+        LogLevel::Warn,
+        LogLevel::Error,
+        LogLevel::Fatal,
+    ];
+    let mut best = LogLevel::Unknown;
+    let mut best_n = 0;
+    for l in ALL {
+        let n = levels[l as usize];
+        // ties go to the more severe level
+        if n > 0 && n >= best_n {
+            best = l;
+            best_n = n;
+        }
+    }
+    best
+}
+
+/// The longest run of constant template tokens that occurs verbatim in `sample`: a string
+/// that `grep -F` finds in the raw records.
+pub(crate) fn needle(template: &str, sample: &str) -> String {
+    let mut best = String::new();
+    let mut runs: Vec<Vec<&str>> = vec![Vec::new()];
+    for tok in template.split(' ').take(64) {
+        if (tok.contains('<') && tok.contains('>')) || tok == "|" {
+            runs.push(Vec::new());
+        } else if !tok.is_empty()
+            && let Some(run) = runs.last_mut()
+        {
+            run.push(tok);
+        }
+    }
+    for run in runs {
+        for len in (1..=run.len()).rev() {
+            for start in 0..=run.len() - len {
+                let cand = run[start..start + len].join(" ");
+                if cand.len() > best.len() && sample.contains(&cand) {
+                    best = cand;
+                }
+            }
+        }
+    }
+    best
+}
+
+fn template_evidence(
+    ctx: &Ctx<'_>,
+    origins: &[Origin],
+    group: &str,
+    text: &str,
+    vars: Vec<fa2_template::VariableSummary>,
+    st: TemplateStats,
+) -> Evidence {
+    let level = dominant_level(&st.levels);
+    let c = &st.counts;
+    let severity = severity(level, text);
+    let z = c.burst_z(ctx.window);
+    let anomaly = if z >= 0.0 {
+        evidence::anomaly_from_z(z)
+    } else if level <= LogLevel::Info {
+        // A steady success message that stops is a symptom worth a look, not a cause.
+        0.6 * evidence::anomaly_from_z(-z)
+    } else {
+        0.0
+    };
+    let onset = c.onset(&ctx.timeline, ctx.window);
+    let title_text = super::clip(text, 300);
+    // the level is shown once: as the template has it, else as a prefix
+    let has_level = title_text
+        .split_ascii_whitespace()
+        .take(4)
+        .any(|w| LogLevel::parse(w).is_some());
+    let prefix = if has_level || level == LogLevel::Unknown {
+        String::new()
+    } else {
+        format!("{} ", level.as_str())
+    };
+    let title = if c.incident == 0 && c.baseline > 0 {
+        format!("{prefix}[{group}] stopped: {title_text}")
+    } else {
+        format!("{prefix}[{group}] {title_text}")
+    };
+    let mut e = Evidence::new(
+        EvidenceKind::LogTemplate,
+        super::source_name(origins, &st.origins, RecordKind::Logs),
+        title,
+    );
+    e.count = c.incident;
+    e.baseline_count = c.baseline;
+    e.first_seen = c.first_incident.or(c.first_baseline);
+    e.last_seen = c.last_incident.or(c.last_baseline);
+    e.onset = onset;
+    e.level = Some(level.as_str().to_string());
+    e.resources = vec![group.to_string()];
+    e.signal = evidence::Signal {
+        severity,
+        anomaly,
+        proximity: 0.0,
+        z,
+        new: c.baseline == 0 && c.incident > 0,
+    };
+    let mut detail = versus(c.incident, c.baseline, ctx.window);
+    if c.incident > 0 {
+        detail.push_str(&format!(
+            ", peak {:.0}/min",
+            c.peak_per_minute(&ctx.timeline)
+        ));
+    }
+    // Values are shown in their template context (`password=<value>`) so that redaction,
+    // which needs the key to recognise a secret, sees them as they were logged.
+    let tokens: Vec<&str> = text.split(' ').collect();
+    let total = c.incident + c.baseline;
+    let var_text: Vec<String> = vars
+        .iter()
+        // high-cardinality slots (request ids) have no telling values
+        .filter(|v| {
+            v.top_values
+                .first()
+                .is_some_and(|(_, n)| !v.distinct_overflow || *n * 5 >= total)
+        })
+        .take(4)
+        .map(|v| {
+            let token = tokens.get(v.token_index).copied().unwrap_or("<*>");
+            let prev = v
+                .token_index
+                .checked_sub(1)
+                .and_then(|i| tokens.get(i))
+                .filter(|_| token.starts_with("<*>"))
+                .map(|p| format!("{p} "))
+                .unwrap_or_default();
+            let vals: Vec<String> = v
+                .top_values
+                .iter()
+                .take(4)
+                .map(|(val, n)| {
+                    // the value spans from the first wildcard of the token to its last
+                    let shown = match (token.find("<*>"), token.rfind("<*>")) {
+                        (Some(a), Some(b)) => {
+                            format!("{}{}{}", &token[..a], super::clip(val, 60), &token[b + 3..])
+                        }
+                        _ => super::clip(val, 60),
+                    };
+                    format!("`{prev}{shown}` ×{n}")
+                })
+                .collect();
+            format!(
+                "{}{}",
+                vals.join(", "),
+                if v.distinct_overflow { ", …" } else { "" }
+            )
+        })
+        .collect();
+    if !var_text.is_empty() {
+        detail.push_str("; values: ");
+        detail.push_str(&var_text.join("; "));
+    }
+    e.detail = Some(detail);
+    e.samples = st.samples.take(ctx.config.samples);
+    let probe = e.samples.first().cloned().unwrap_or_default();
+    let n = needle(text, &probe);
+    let needle_text = if n.len() >= 4 {
+        n
+    } else {
+        probe.chars().take(40).collect()
+    };
+    let locs = super::locators(origins, &st.origins);
+    e.reproduce = crate::reproduce::grep_command(&locs, &needle_text, None);
+    e.origins = st.origins;
+    e
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn json_lines_group_by_level_and_message() {
+        let a = mining_text(
+            r#"{"level": "error", "time": 1723808940204, "msg": "payment declined", "orderId": 34696}"#,
+        );
+        let b =
+            mining_text(r#"{"level":"error","msg":"payment declined","orderId":1,"latencyMs":5}"#);
+        assert_eq!(a.text, b.text);
+        assert_eq!(a.level, LogLevel::Error);
+        assert!(a.json);
+        let c = mining_text(r#"{"severity": "INFO", "message": "ok"}"#);
+        assert_eq!(c.level, LogLevel::Info);
+        assert_eq!(c.text, "INFO ok");
+        // not JSON after all
+        let d = mining_text("{broken json ERROR here");
+        assert!(!d.json);
+        assert_eq!(d.level, LogLevel::Error);
+    }
+
+    #[test]
+    fn lambda_and_plain_lines() {
+        let m = mining_text(
+            "2024-08-16T10:19:00.176Z\t8f2f35c4-2ad6-45ad-acc1-f8cab0775d44\tERROR\tProvisionedThroughputExceededException: Rate exceeded",
+        );
+        assert_eq!(m.level, LogLevel::Error);
+        assert_eq!(
+            m.text,
+            "ProvisionedThroughputExceededException: Rate exceeded"
+        );
+        let m = mining_text(
+            "ERROR [http-nio-8080-exec-3] c.e.OrderService - Failed to save order\njava.net.SocketTimeoutException: Connect timed out\n\tat java.base/java.net.Socket.connect(Socket.java:633)",
+        );
+        assert_eq!(m.level, LogLevel::Error);
+        assert!(
+            m.text.ends_with("| java.net.SocketTimeoutException"),
+            "{}",
+            m.text
+        );
+        let m = mining_text("level=warn msg=\"slow query\" took=5s");
+        assert_eq!(m.level, LogLevel::Warn);
+        let m = mining_text("START RequestId: c535e1e7 Version: $LATEST");
+        assert_eq!(m.level, LogLevel::Unknown);
+        let m = mining_text(
+            "Traceback (most recent call last):\n  File \"x.py\", line 1\nValueError: bad value",
+        );
+        assert!(m.text.ends_with("| ValueError"), "{}", m.text);
+    }
+
+    #[test]
+    fn severity_from_level_and_words() {
+        assert!(severity(LogLevel::Error, "x") > severity(LogLevel::Warn, "x"));
+        assert_eq!(
+            severity(LogLevel::Unknown, "Task timed out after 3.00 seconds"),
+            0.75
+        );
+        assert_eq!(
+            severity(LogLevel::Info, "Method completed with status: 200"),
+            0.35
+        );
+        assert_eq!(severity(LogLevel::Debug, "error in cache"), 0.2);
+    }
+
+    #[test]
+    fn needles_are_verbatim_constant_runs() {
+        let t = "Put item into table <*> in <*>ms";
+        assert_eq!(
+            needle(t, "Put item into table orders in 40ms"),
+            "Put item into table"
+        );
+        let t = "ProvisionedThroughputExceededException: Rate exceeded for table <*>";
+        assert_eq!(
+            needle(
+                t,
+                "x\tERROR\tProvisionedThroughputExceededException: Rate exceeded for table orders"
+            ),
+            "ProvisionedThroughputExceededException: Rate exceeded for table"
+        );
+        // tabs in the raw line: the run is cut to what occurs verbatim
+        assert_eq!(needle("ERROR boom now", "ERROR\tboom now"), "boom now");
+    }
+}

@@ -1,0 +1,527 @@
+//! Distillation: turns the stream of records into ranked [`Evidence`].
+//!
+//! [`Distiller`] is a [`RecordSink`]-like consumer that routes each record to the aggregator of
+//! its kind. Aggregators keep only bounded aggregates (counts, minute timelines, a few samples,
+//! top values), never raw records, so memory does not grow with the number of lines. At the
+//! end, [`Distiller::finish`] scores the candidates against the anchor (the earliest strong
+//! anomaly), links them across sources, redacts every text and ranks them `E1..En`.
+
+mod alb;
+mod audit;
+mod histogram;
+mod link;
+mod logs;
+mod metrics;
+mod traces;
+
+use crate::evidence::{self, Evidence};
+use crate::record::{Record, RecordKind};
+use crate::redact::Redactor;
+use crate::request::{Phase, Window};
+use crate::telemetry::{Locator, Origin, OriginId};
+use chrono::{DateTime, Utc};
+use std::collections::BTreeMap;
+
+pub use logs::{LogLevel, MinedMessage, mining_text};
+
+/// Tunables of distillation (defaults suit most services).
+#[derive(Debug, Clone)]
+pub struct DistillConfig {
+    /// Templates kept per log group before new ones go to an "other" bucket.
+    pub max_templates_per_group: usize,
+    /// Log groups tracked separately before the rest share one bucket.
+    pub max_groups: usize,
+    /// Samples kept per evidence item.
+    pub samples: usize,
+    /// Characters kept per sample.
+    pub sample_chars: usize,
+    /// Evidence items kept in the report.
+    pub max_evidence: usize,
+}
+
+impl Default for DistillConfig {
+    fn default() -> Self {
+        DistillConfig {
+            max_templates_per_group: 2000,
+            max_groups: 256,
+            samples: 3,
+            sample_chars: 1200,
+            max_evidence: 200,
+        }
+    }
+}
+
+/// Counts and first/last times of something in the baseline and incident windows, with a
+/// per-bucket timeline of the incident window for onset detection.
+#[derive(Debug, Clone)]
+pub(crate) struct PhaseCounts {
+    pub incident: u64,
+    pub baseline: u64,
+    pub first_incident: Option<DateTime<Utc>>,
+    pub last_incident: Option<DateTime<Utc>>,
+    pub first_baseline: Option<DateTime<Utc>>,
+    pub last_baseline: Option<DateTime<Utc>>,
+    pub buckets: Vec<u32>,
+}
+
+impl PhaseCounts {
+    pub fn new(tl: &TimelineSpec) -> Self {
+        PhaseCounts {
+            incident: 0,
+            baseline: 0,
+            first_incident: None,
+            last_incident: None,
+            first_baseline: None,
+            last_baseline: None,
+            buckets: vec![0; tl.buckets],
+        }
+    }
+
+    pub fn add(&mut self, tl: &TimelineSpec, phase: Phase, ts: DateTime<Utc>) {
+        match phase {
+            Phase::Incident => {
+                self.incident += 1;
+                if self.first_incident.is_none_or(|f| ts < f) {
+                    self.first_incident = Some(ts);
+                }
+                if self.last_incident.is_none_or(|l| ts > l) {
+                    self.last_incident = Some(ts);
+                }
+                if let Some(b) = self.buckets.get_mut(tl.bucket(ts)) {
+                    *b += 1;
+                }
+            }
+            Phase::Baseline => {
+                self.baseline += 1;
+                if self.first_baseline.is_none_or(|f| ts < f) {
+                    self.first_baseline = Some(ts);
+                }
+                if self.last_baseline.is_none_or(|l| ts > l) {
+                    self.last_baseline = Some(ts);
+                }
+            }
+            Phase::Outside => {}
+        }
+    }
+
+    /// The first incident bucket whose count clearly exceeds the baseline rate: the start of
+    /// the anomaly. For something new it is the first occurrence.
+    pub fn onset(&self, tl: &TimelineSpec, window: &Window) -> Option<DateTime<Utc>> {
+        if self.incident == 0 {
+            return None;
+        }
+        if self.baseline == 0 {
+            return self.first_incident;
+        }
+        let per_bucket = self.baseline as f64 / window.baseline_secs() * tl.bucket_secs;
+        let threshold = (per_bucket * 3.0 + 2.0).max(per_bucket + 3.0 * per_bucket.sqrt());
+        for (i, &c) in self.buckets.iter().enumerate() {
+            if f64::from(c) > threshold {
+                return Some(
+                    tl.bucket_start(i)
+                        .max(self.first_incident.unwrap_or(window.start)),
+                );
+            }
+        }
+        None
+    }
+
+    pub fn burst_z(&self, window: &Window) -> f64 {
+        let share = window.incident_secs() / (window.incident_secs() + window.baseline_secs());
+        evidence::burst_z(self.incident, self.baseline, share)
+    }
+
+    /// Incident count per minute at the peak bucket.
+    pub fn peak_per_minute(&self, tl: &TimelineSpec) -> f64 {
+        let max = self.buckets.iter().copied().max().unwrap_or(0);
+        f64::from(max) * 60.0 / tl.bucket_secs
+    }
+}
+
+/// How the incident window is cut into buckets.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct TimelineSpec {
+    pub start: DateTime<Utc>,
+    pub buckets: usize,
+    pub bucket_secs: f64,
+}
+
+impl TimelineSpec {
+    pub fn new(window: &Window) -> Self {
+        let secs = window.incident_secs();
+        // one-minute buckets, at most 240 of them
+        let buckets = ((secs / 60.0).ceil() as usize).clamp(1, 240);
+        TimelineSpec {
+            start: window.start,
+            buckets,
+            bucket_secs: secs / buckets as f64,
+        }
+    }
+
+    pub fn bucket(&self, ts: DateTime<Utc>) -> usize {
+        let off = (ts - self.start).num_milliseconds() as f64 / 1000.0;
+        ((off / self.bucket_secs).floor().max(0.0) as usize).min(self.buckets - 1)
+    }
+
+    pub fn bucket_start(&self, i: usize) -> DateTime<Utc> {
+        self.start + chrono::Duration::milliseconds((i as f64 * self.bucket_secs * 1000.0) as i64)
+    }
+}
+
+/// Keeps up to `cap` distinct samples, preferring the incident window.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Samples {
+    pub incident: Vec<String>,
+    pub baseline: Vec<String>,
+}
+
+impl Samples {
+    pub fn offer(&mut self, cap: usize, chars: usize, phase: Phase, text: &str) {
+        let list = match phase {
+            Phase::Incident => &mut self.incident,
+            Phase::Baseline => &mut self.baseline,
+            Phase::Outside => return,
+        };
+        if list.len() >= cap {
+            return;
+        }
+        let clipped = clip(text, chars);
+        if !list.contains(&clipped) {
+            list.push(clipped);
+        }
+    }
+
+    pub fn take(self, cap: usize) -> Vec<String> {
+        let mut out = self.incident;
+        for s in self.baseline {
+            if out.len() >= cap {
+                break;
+            }
+            out.push(s);
+        }
+        out.truncate(cap);
+        out
+    }
+}
+
+/// Cuts `text` to at most `chars` characters, marking the cut.
+pub fn clip(text: &str, chars: usize) -> String {
+    match text.char_indices().nth(chars) {
+        Some((i, _)) => format!("{}…", &text[..i]),
+        None => text.to_string(),
+    }
+}
+
+/// Context shared by the aggregators.
+pub(crate) struct Ctx<'a> {
+    pub window: &'a Window,
+    pub timeline: TimelineSpec,
+    pub config: &'a DistillConfig,
+}
+
+/// Statistics about what was distilled.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct DistillStats {
+    pub records_in_incident: u64,
+    pub records_in_baseline: u64,
+    pub records_outside: u64,
+    pub log_templates: u64,
+    pub records_without_time: u64,
+}
+
+/// The result of distillation.
+#[derive(Debug, Clone)]
+pub struct Distilled {
+    /// Ranked evidence `E1..En`, redacted.
+    pub evidence: Vec<Evidence>,
+    /// Items that did not make the report (beyond `max_evidence`).
+    pub dropped: usize,
+    pub stats: DistillStats,
+    /// Earliest strong anomaly, the reference for proximity.
+    pub anchor: DateTime<Utc>,
+}
+
+/// Streaming consumer of records that produces evidence.
+#[derive(Debug)]
+pub struct Distiller {
+    window: Window,
+    timeline: TimelineSpec,
+    config: DistillConfig,
+    origins: Vec<Option<Origin>>,
+    logs: logs::LogAggregator,
+    alb: alb::AlbAggregator,
+    audit: audit::AuditAggregator,
+    traces: traces::TraceAggregator,
+    metrics: metrics::MetricAggregator,
+    stats: DistillStats,
+}
+
+impl Distiller {
+    pub fn new(window: Window, config: DistillConfig) -> Self {
+        let timeline = TimelineSpec::new(&window);
+        Distiller {
+            logs: logs::LogAggregator::new(&config),
+            alb: alb::AlbAggregator::default(),
+            audit: audit::AuditAggregator::default(),
+            traces: traces::TraceAggregator::default(),
+            metrics: metrics::MetricAggregator::default(),
+            window,
+            timeline,
+            config,
+            origins: Vec::new(),
+            stats: DistillStats::default(),
+        }
+    }
+
+    /// Registers an origin; ids must be dense and in registration order.
+    pub fn register_origin(&mut self, origin: Origin) -> OriginId {
+        self.origins.push(Some(origin));
+        (self.origins.len() - 1) as OriginId
+    }
+
+    /// Stores an origin whose id was allocated elsewhere (concurrent sinks).
+    pub fn insert_origin(&mut self, id: OriginId, origin: Origin) {
+        let i = id as usize;
+        if self.origins.len() <= i {
+            self.origins.resize(i + 1, None);
+        }
+        self.origins[i] = Some(origin);
+    }
+
+    fn count_phase(&mut self, ts: Option<DateTime<Utc>>) -> Option<(Phase, DateTime<Utc>)> {
+        let Some(ts) = ts else {
+            self.stats.records_without_time += 1;
+            return None;
+        };
+        let phase = self.window.phase(ts);
+        match phase {
+            Phase::Incident => self.stats.records_in_incident += 1,
+            Phase::Baseline => self.stats.records_in_baseline += 1,
+            Phase::Outside => {
+                self.stats.records_outside += 1;
+                return None;
+            }
+        }
+        Some((phase, ts))
+    }
+
+    /// Takes one record.
+    pub fn accept(&mut self, origin: OriginId, record: Record) {
+        let ts = match &record {
+            Record::Log(ev) => Some(ev.ts),
+            Record::Alb(a) => a.time,
+            Record::Audit(a) => a.time,
+            Record::TraceSummary(s) => s.start,
+            Record::Trace(t) => t.spans.iter().filter_map(|s| s.start).min(),
+            Record::Metric(m) => {
+                // A series spans both windows: its points are counted one by one.
+                for (ts, _) in &m.points {
+                    match self.window.phase(*ts) {
+                        Phase::Incident => self.stats.records_in_incident += 1,
+                        Phase::Baseline => self.stats.records_in_baseline += 1,
+                        Phase::Outside => self.stats.records_outside += 1,
+                    }
+                }
+                None
+            }
+        };
+        if let Record::Metric(m) = record {
+            self.metrics.add(origin, m);
+            return;
+        }
+        let Some((phase, ts)) = self.count_phase(ts) else {
+            return;
+        };
+        let ctx = Ctx {
+            window: &self.window,
+            timeline: self.timeline,
+            config: &self.config,
+        };
+        match record {
+            Record::Log(ev) => self.logs.add(&ctx, origin, phase, ts, &ev),
+            Record::Alb(a) => self.alb.add(&ctx, origin, phase, ts, &a),
+            Record::Audit(a) => self.audit.add(&ctx, origin, phase, ts, *a),
+            Record::TraceSummary(s) => self.traces.add_summary(&ctx, origin, phase, ts, &s),
+            Record::Trace(t) => self.traces.add_trace(&ctx, origin, phase, ts, &t),
+            Record::Metric(_) => {}
+        }
+    }
+
+    /// Scores, links, redacts and ranks everything seen.
+    pub fn finish(self, redactor: &Redactor) -> Distilled {
+        let origins: Vec<Origin> = self
+            .origins
+            .into_iter()
+            .map(|o| {
+                o.unwrap_or(Origin {
+                    source: String::new(),
+                    kind: RecordKind::Logs,
+                    locator: Locator::Query {
+                        service: String::new(),
+                        text: String::new(),
+                    },
+                })
+            })
+            .collect();
+        let ctx = Ctx {
+            window: &self.window,
+            timeline: self.timeline,
+            config: &self.config,
+        };
+        let mut items = Vec::new();
+        let mut stats = self.stats.clone();
+        stats.log_templates = self.logs.template_count() as u64;
+        items.extend(self.logs.finish(&ctx, &origins));
+        items.extend(self.alb.finish(&ctx, &origins));
+        items.extend(self.traces.finish(&ctx, &origins));
+        items.extend(self.metrics.finish(&ctx, &origins));
+        // Changes are scored against the anchor, so it is computed first.
+        let anchor = anchor_of(&items, &self.window);
+        for e in items.iter_mut() {
+            let p = evidence::proximity(e.onset, anchor);
+            e.signal.proximity = p;
+            e.score = evidence::combine(e.signal.severity, e.signal.anomaly, p);
+        }
+        items.extend(self.audit.finish(&ctx, &origins, anchor));
+        for (i, e) in items.iter_mut().enumerate() {
+            e.id = format!("c{i}");
+        }
+        link::link(&mut items, anchor);
+        for e in items.iter_mut() {
+            redact_evidence(e, redactor);
+        }
+        evidence::rank(&mut items);
+        let dropped = items.len().saturating_sub(self.config.max_evidence);
+        items.truncate(self.config.max_evidence);
+        Distilled {
+            evidence: items,
+            dropped,
+            stats,
+            anchor,
+        }
+    }
+}
+
+/// The earliest onset among strong anomalies (errors that are new or bursting), or the
+/// window start when there is none.
+fn anchor_of(items: &[Evidence], window: &Window) -> DateTime<Utc> {
+    items
+        .iter()
+        .filter(|e| e.signal.anomaly >= 0.5 && e.signal.severity >= 0.6)
+        .filter_map(|e| e.onset)
+        .filter(|o| *o >= window.start - chrono::Duration::minutes(5))
+        .min()
+        .unwrap_or(window.start)
+}
+
+fn redact_evidence(e: &mut Evidence, r: &Redactor) {
+    let fix = |s: &mut String| {
+        if let std::borrow::Cow::Owned(new) = r.redact(s) {
+            *s = new;
+        }
+    };
+    fix(&mut e.title);
+    for s in e.samples.iter_mut() {
+        fix(s);
+    }
+    if let Some(d) = e.detail.as_mut() {
+        fix(d);
+    }
+    fix(&mut e.reproduce);
+    for s in e.resources.iter_mut() {
+        fix(s);
+    }
+}
+
+/// Locators of an item's origins, for `reproduce`.
+pub(crate) fn locators<'a>(origins: &'a [Origin], ids: &[OriginId]) -> Vec<&'a Locator> {
+    ids.iter()
+        .filter_map(|i| origins.get(*i as usize))
+        .map(|o| &o.locator)
+        .collect()
+}
+
+/// Source name of an item's first origin.
+pub(crate) fn source_name(origins: &[Origin], ids: &[OriginId], kind: RecordKind) -> String {
+    ids.first()
+        .and_then(|i| origins.get(*i as usize))
+        .map(|o| o.source.clone())
+        .unwrap_or_else(|| kind.as_str().to_string())
+}
+
+/// Adds `id` to a bounded origin list.
+pub(crate) fn note_origin(list: &mut Vec<OriginId>, id: OriginId) {
+    if list.len() < 4 && !list.contains(&id) {
+        list.push(id);
+    }
+}
+
+/// Formats a rate comparison like `812 vs 0 in the baseline (new)`.
+pub(crate) fn versus(incident: u64, baseline: u64, window: &Window) -> String {
+    if baseline == 0 {
+        return format!("{incident} in the incident window, none in the baseline (new)");
+    }
+    let ri = incident as f64 / window.incident_secs();
+    let rb = baseline as f64 / window.baseline_secs();
+    format!(
+        "{incident} in the incident window vs {baseline} in the baseline (rate ×{:.1})",
+        ri / rb
+    )
+}
+
+/// Human form of a duration between two instants, like `2m 31s`.
+pub fn human_delta(from: DateTime<Utc>, to: DateTime<Utc>) -> String {
+    let secs = (to - from).num_seconds().unsigned_abs();
+    if secs < 60 {
+        format!("{secs}s")
+    } else if secs < 3600 {
+        format!("{}m {:02}s", secs / 60, secs % 60)
+    } else {
+        format!("{}h {:02}m", secs / 3600, (secs % 3600) / 60)
+    }
+}
+
+/// Counts per key with a bound on distinct keys (the rest go to `other`).
+#[derive(Debug, Clone, Default)]
+pub(crate) struct BoundedCounter {
+    map: BTreeMap<String, u64>,
+    other: u64,
+}
+
+impl BoundedCounter {
+    pub fn add(&mut self, key: &str, cap: usize) {
+        if let Some(v) = self.map.get_mut(key) {
+            *v += 1;
+        } else if self.map.len() < cap {
+            self.map.insert(key.to_string(), 1);
+        } else {
+            self.other += 1;
+        }
+    }
+
+    /// The `n` most frequent keys.
+    pub fn top(&self, n: usize) -> Vec<(&str, u64)> {
+        let mut v: Vec<(&str, u64)> = self.map.iter().map(|(k, c)| (k.as_str(), *c)).collect();
+        v.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
+        v.truncate(n);
+        v
+    }
+
+    pub fn describe(&self, n: usize) -> String {
+        let mut parts: Vec<String> = self
+            .top(n)
+            .iter()
+            .map(|(k, c)| format!("{k} ×{c}"))
+            .collect();
+        let shown: u64 = self.top(n).iter().map(|(_, c)| c).sum();
+        let rest = self.total() - shown;
+        if rest > 0 {
+            parts.push(format!("others ×{rest}"));
+        }
+        parts.join(", ")
+    }
+
+    pub fn total(&self) -> u64 {
+        self.map.values().sum::<u64>() + self.other
+    }
+}

@@ -1,0 +1,308 @@
+//! X-Ray → fault, error and throttle root causes grouped by service and exception (from
+//! trace summaries and from the spans of full traces), and latency percentiles per service.
+
+use super::histogram::{Histogram, secs};
+use super::{Ctx, PhaseCounts, Samples, note_origin, versus};
+use crate::evidence::{self, Evidence, EvidenceKind};
+use crate::record::{RecordKind, RootCause, Trace, TraceSummary};
+use crate::request::Phase;
+use crate::telemetry::{Origin, OriginId};
+use chrono::{DateTime, Utc};
+use std::collections::BTreeMap;
+
+const MAX_KEYS: usize = 500;
+const MAX_SERVICES: usize = 100;
+
+/// `(kind, service, entity, exception)`
+type CauseKey = (&'static str, String, String, String);
+
+#[derive(Debug)]
+struct Cause {
+    counts: PhaseCounts,
+    message: String,
+    samples: Samples,
+    origins: Vec<OriginId>,
+    from_full_traces: bool,
+}
+
+#[derive(Debug, Default)]
+pub(crate) struct TraceAggregator {
+    causes: BTreeMap<CauseKey, Cause>,
+    latency: BTreeMap<String, (Histogram, Histogram, Vec<OriginId>)>,
+}
+
+fn severity(kind: &str) -> f64 {
+    match kind {
+        "fault" => 0.85,
+        "throttle" => 0.75,
+        _ => 0.55,
+    }
+}
+
+impl TraceAggregator {
+    #[allow(clippy::too_many_arguments)]
+    fn count(
+        &mut self,
+        ctx: &Ctx<'_>,
+        origin: OriginId,
+        phase: Phase,
+        ts: DateTime<Utc>,
+        key: CauseKey,
+        message: &str,
+        sample: &str,
+        full: bool,
+    ) {
+        if !self.causes.contains_key(&key) && self.causes.len() >= MAX_KEYS {
+            return;
+        }
+        let c = self.causes.entry(key).or_insert_with(|| Cause {
+            counts: PhaseCounts::new(&ctx.timeline),
+            message: message.to_string(),
+            samples: Samples::default(),
+            origins: Vec::new(),
+            from_full_traces: full,
+        });
+        c.counts.add(&ctx.timeline, phase, ts);
+        c.samples
+            .offer(ctx.config.samples, ctx.config.sample_chars, phase, sample);
+        note_origin(&mut c.origins, origin);
+    }
+
+    pub fn add_summary(
+        &mut self,
+        ctx: &Ctx<'_>,
+        origin: OriginId,
+        phase: Phase,
+        ts: DateTime<Utc>,
+        s: &TraceSummary,
+    ) {
+        let sample = |rc: &RootCause| {
+            format!(
+                "trace {} {} {} → {} in {}{}: {} {}",
+                s.id,
+                s.http_method,
+                s.http_url,
+                s.http_status.map_or("-".into(), |c| c.to_string()),
+                rc.entity,
+                if rc.remote { " (remote)" } else { "" },
+                rc.exception,
+                rc.message
+            )
+        };
+        let groups: [(&'static str, &Vec<RootCause>, bool); 3] = [
+            ("fault", &s.fault_root_causes, s.has_fault),
+            ("error", &s.error_root_causes, s.has_error),
+            ("throttle", &s.throttle_root_causes, s.has_throttle),
+        ];
+        for (kind, causes, flag) in groups {
+            // one count per trace and cause
+            let mut seen: Vec<CauseKey> = Vec::new();
+            for rc in causes {
+                let key = (
+                    kind,
+                    rc.service.clone(),
+                    rc.entity.clone(),
+                    rc.exception.clone(),
+                );
+                if seen.contains(&key) {
+                    continue;
+                }
+                seen.push(key.clone());
+                self.count(ctx, origin, phase, ts, key, &rc.message, &sample(rc), false);
+            }
+            if flag && causes.is_empty() && kind == "fault" {
+                let key = (
+                    kind,
+                    s.entry_point.clone(),
+                    s.entry_point.clone(),
+                    String::new(),
+                );
+                let sample = format!(
+                    "trace {} {} {} → {}",
+                    s.id,
+                    s.http_method,
+                    s.http_url,
+                    s.http_status.map_or("-".into(), |c| c.to_string())
+                );
+                self.count(ctx, origin, phase, ts, key, "", &sample, false);
+            }
+        }
+        let svc = if s.entry_point.is_empty() {
+            "(unknown)"
+        } else {
+            &s.entry_point
+        };
+        if self.latency.contains_key(svc) || self.latency.len() < MAX_SERVICES {
+            let l = self.latency.entry(svc.to_string()).or_default();
+            if phase == Phase::Incident {
+                l.0.add(s.response_time);
+            } else {
+                l.1.add(s.response_time);
+            }
+            note_origin(&mut l.2, origin);
+        }
+    }
+
+    pub fn add_trace(
+        &mut self,
+        ctx: &Ctx<'_>,
+        origin: OriginId,
+        phase: Phase,
+        ts: DateTime<Utc>,
+        t: &Trace,
+    ) {
+        let mut seen: Vec<CauseKey> = Vec::new();
+        for span in &t.spans {
+            let kind = if span.fault {
+                "fault"
+            } else if span.throttle {
+                "throttle"
+            } else if span.error {
+                "error"
+            } else {
+                continue;
+            };
+            let (ex, msg) = span.exceptions.first().cloned().unwrap_or_default();
+            if ex.is_empty() && span.name == span.segment {
+                // the segment only propagates its subsegment's failure
+                continue;
+            }
+            let key = (kind, span.segment.clone(), span.name.clone(), ex.clone());
+            if seen.contains(&key) {
+                continue;
+            }
+            seen.push(key.clone());
+            let sample = format!(
+                "trace {} span {} in {}: {} {}",
+                t.id, span.name, span.segment, ex, msg
+            );
+            self.count(ctx, origin, phase, ts, key, &msg, &sample, true);
+        }
+    }
+
+    pub fn finish(self, ctx: &Ctx<'_>, origins: &[Origin]) -> Vec<Evidence> {
+        let mut out = Vec::new();
+        for ((kind, service, entity, exception), c) in self.causes {
+            let what = if exception.is_empty() {
+                "no recorded exception".to_string()
+            } else {
+                exception.clone()
+            };
+            let place = if entity == service || entity.is_empty() {
+                service.clone()
+            } else {
+                format!("{entity} (in {service})")
+            };
+            let mut e = Evidence::new(
+                EvidenceKind::TraceFault,
+                super::source_name(origins, &c.origins, RecordKind::Xray),
+                format!(
+                    "X-Ray {kind} root cause: {what} at {place}: {} traces vs {} in the baseline{}",
+                    c.counts.incident,
+                    c.counts.baseline,
+                    if c.from_full_traces {
+                        " (from full traces)"
+                    } else {
+                        ""
+                    }
+                ),
+            );
+            let z = c.counts.burst_z(ctx.window);
+            e.count = c.counts.incident;
+            e.baseline_count = c.counts.baseline;
+            e.first_seen = c.counts.first_incident.or(c.counts.first_baseline);
+            e.last_seen = c.counts.last_incident.or(c.counts.last_baseline);
+            e.onset = c.counts.onset(&ctx.timeline, ctx.window);
+            e.signal = evidence::Signal {
+                severity: severity(kind),
+                anomaly: evidence::anomaly_from_z(z),
+                proximity: 0.0,
+                z,
+                new: c.counts.baseline == 0 && c.counts.incident > 0,
+            };
+            e.detail = Some(format!(
+                "{}; message: {}",
+                versus(c.counts.incident, c.counts.baseline, ctx.window),
+                super::clip(&c.message, 200)
+            ));
+            e.resources = [service.clone(), entity.clone()]
+                .into_iter()
+                .filter(|s| !s.is_empty())
+                .collect::<std::collections::BTreeSet<_>>()
+                .into_iter()
+                .collect();
+            e.samples = c.samples.take(ctx.config.samples);
+            let locs = super::locators(origins, &c.origins);
+            let needle = if exception.is_empty() {
+                entity.clone()
+            } else {
+                exception.clone()
+            };
+            e.reproduce = format!(
+                "{}  # X-Ray filter expression: {}",
+                crate::reproduce::grep_command(&locs, &needle, None),
+                xray_filter(kind, &service, &exception)
+            );
+            e.origins = c.origins;
+            out.push(e);
+        }
+        for (svc, entry) in self.latency {
+            let (inc, base, origin_ids): (Histogram, Histogram, Vec<OriginId>) = entry;
+            let (Some(i50), Some(i99), Some(b50), Some(b99)) = (
+                inc.quantile(0.5),
+                inc.quantile(0.99),
+                base.quantile(0.5),
+                base.quantile(0.99),
+            ) else {
+                continue;
+            };
+            let ratio = i99 / b99.max(1e-4);
+            let mut e = Evidence::new(
+                EvidenceKind::TraceLatency,
+                super::source_name(origins, &origin_ids, RecordKind::Xray),
+                format!(
+                    "X-Ray {svc}: response time p50 {} / p99 {} vs {} / {} in the baseline",
+                    secs(i50),
+                    secs(i99),
+                    secs(b50),
+                    secs(b99)
+                ),
+            );
+            e.count = inc.len();
+            e.baseline_count = base.len();
+            let slower = ratio >= 1.5 && i99 - b99 >= 0.05;
+            e.signal = evidence::Signal {
+                severity: 0.55,
+                anomaly: if slower {
+                    (ratio.log2() / 3.0).clamp(0.0, 1.0)
+                } else {
+                    0.0
+                },
+                proximity: 0.0,
+                z: ratio,
+                new: false,
+            };
+            e.detail = Some(format!("p99 ×{ratio:.1} against the baseline"));
+            e.resources = vec![svc.clone()];
+            e.reproduce =
+                format!("X-Ray filter expression: service(\"{svc}\") AND responsetime > {b99:.3}");
+            e.origins = origin_ids;
+            out.push(e);
+        }
+        out
+    }
+}
+
+/// The X-Ray console filter expression that finds the same traces.
+fn xray_filter(kind: &str, service: &str, exception: &str) -> String {
+    let mut f = format!("service(\"{service}\") {{ {kind} = true }}");
+    if !exception.is_empty() {
+        let cause = if kind == "fault" {
+            "rootcause.fault"
+        } else {
+            "rootcause.error"
+        };
+        f = format!("{f} AND {cause}.exception.name = \"{exception}\"");
+    }
+    f
+}

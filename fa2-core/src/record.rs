@@ -1,0 +1,338 @@
+//! Telemetry record types shared by every source and every distiller.
+//!
+//! Records are owned values so that third-party `TelemetrySource`s can build them freely;
+//! strings that repeat across many records (log group, stream) are `Arc<str>`.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use std::sync::Arc;
+
+/// The kind of a record, as named in the report's `sources[].kind`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RecordKind {
+    Logs,
+    Alb,
+    Cloudtrail,
+    Xray,
+    Metrics,
+}
+
+impl RecordKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RecordKind::Logs => "logs",
+            RecordKind::Alb => "alb",
+            RecordKind::Cloudtrail => "cloudtrail",
+            RecordKind::Xray => "xray",
+            RecordKind::Metrics => "metrics",
+        }
+    }
+}
+
+/// One log event (CloudWatch Logs or a plain application log).
+#[derive(Debug, Clone, PartialEq)]
+pub struct LogEvent {
+    pub ts: DateTime<Utc>,
+    pub group: Arc<str>,
+    pub stream: Option<Arc<str>>,
+    /// The message; for plain logs the line after its timestamp, continuation lines joined by `\n`.
+    pub message: String,
+}
+
+/// One ALB access log entry with every documented field. Numbers that ALB writes as `-1`
+/// (no target reached) are kept as `-1`.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct AlbAccessLog {
+    pub kind: String,
+    pub time: Option<DateTime<Utc>>,
+    pub elb: String,
+    pub client: String,
+    pub target: String,
+    pub request_processing_time: f64,
+    pub target_processing_time: f64,
+    pub response_processing_time: f64,
+    /// `None` when ALB wrote `-`.
+    pub elb_status_code: Option<u16>,
+    pub target_status_code: Option<u16>,
+    pub received_bytes: u64,
+    pub sent_bytes: u64,
+    pub method: String,
+    pub url: String,
+    pub protocol: String,
+    pub user_agent: String,
+    pub ssl_cipher: String,
+    pub ssl_protocol: String,
+    pub target_group_arn: String,
+    pub trace_id: String,
+    pub domain_name: String,
+    pub chosen_cert_arn: String,
+    pub matched_rule_priority: String,
+    pub request_creation_time: Option<DateTime<Utc>>,
+    pub actions_executed: String,
+    pub redirect_url: String,
+    pub error_reason: String,
+    pub target_port_list: String,
+    pub target_status_code_list: String,
+    pub classification: String,
+    pub classification_reason: String,
+    /// Fields after the documented ones (ALB adds fields over time).
+    pub extra: Vec<String>,
+}
+
+impl AlbAccessLog {
+    /// The path of the request URL without scheme, host and query.
+    pub fn path(&self) -> &str {
+        let u = self.url.as_str();
+        let after_scheme = u.find("://").map_or(u, |i| &u[i + 3..]);
+        let path = after_scheme.find('/').map_or("/", |i| &after_scheme[i..]);
+        path.split(['?', '#']).next().unwrap_or(path)
+    }
+
+    /// The target group name from its ARN (`targetgroup/<name>/<id>`).
+    pub fn target_group(&self) -> &str {
+        self.target_group_arn
+            .split("targetgroup/")
+            .nth(1)
+            .and_then(|s| s.split('/').next())
+            .unwrap_or(
+                if self.target_group_arn.is_empty() || self.target_group_arn == "-" {
+                    "-"
+                } else {
+                    self.target_group_arn.as_str()
+                },
+            )
+    }
+}
+
+/// One CloudTrail event.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct AuditEvent {
+    pub time: Option<DateTime<Utc>>,
+    pub event_source: String,
+    pub event_name: String,
+    pub region: String,
+    pub source_ip: String,
+    pub user_agent: String,
+    pub identity_type: String,
+    pub identity_arn: String,
+    /// A short, human name of who acted (user name, role session, or principal).
+    pub actor: String,
+    /// `None` when the record does not say (lookup-events without the full event).
+    pub read_only: Option<bool>,
+    pub error_code: String,
+    pub error_message: String,
+    /// Compact JSON of `requestParameters`, truncated.
+    pub request_parameters: String,
+    /// Resource names the event touched (from `resources` or well-known request parameters).
+    pub resources: Vec<String>,
+    pub event_id: String,
+}
+
+impl AuditEvent {
+    /// Whether the call changes something, guessing from the name when `readOnly` is absent.
+    pub fn is_mutating(&self) -> bool {
+        match self.read_only {
+            Some(ro) => !ro,
+            None => ![
+                "Describe",
+                "Get",
+                "List",
+                "Lookup",
+                "Head",
+                "Search",
+                "Select",
+                "Scan",
+                "Query",
+                "BatchGet",
+                "Decrypt",
+                "AssumeRole",
+            ]
+            .iter()
+            .any(|p| self.event_name.starts_with(p)),
+        }
+    }
+}
+
+/// An X-Ray root cause entry (fault, error or throttle) from a trace summary.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct RootCause {
+    pub service: String,
+    pub service_type: String,
+    /// Innermost entity of the path that carries the exception (or the service itself).
+    pub entity: String,
+    pub exception: String,
+    pub message: String,
+    pub remote: bool,
+}
+
+/// One X-Ray trace summary (`GetTraceSummaries`).
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct TraceSummary {
+    pub id: String,
+    pub start: Option<DateTime<Utc>>,
+    pub duration: f64,
+    pub response_time: f64,
+    pub has_fault: bool,
+    pub has_error: bool,
+    pub has_throttle: bool,
+    pub http_method: String,
+    pub http_url: String,
+    pub http_status: Option<u16>,
+    pub entry_point: String,
+    pub services: Vec<String>,
+    pub fault_root_causes: Vec<RootCause>,
+    pub error_root_causes: Vec<RootCause>,
+    pub throttle_root_causes: Vec<RootCause>,
+}
+
+/// One segment or subsegment of a full trace, flattened.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Span {
+    pub name: String,
+    pub namespace: String,
+    pub origin: String,
+    pub start: Option<DateTime<Utc>>,
+    pub end: Option<DateTime<Utc>>,
+    pub fault: bool,
+    pub error: bool,
+    pub throttle: bool,
+    pub http_status: Option<u16>,
+    /// `(type, message)` of the exceptions recorded on this span.
+    pub exceptions: Vec<(String, String)>,
+    /// Name of the top-level segment this span belongs to.
+    pub segment: String,
+}
+
+/// One full trace (`BatchGetTraces`).
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Trace {
+    pub id: String,
+    pub duration: f64,
+    pub spans: Vec<Span>,
+}
+
+/// One CloudWatch metric time series (`GetMetricData`).
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct MetricSeries {
+    pub id: String,
+    pub label: String,
+    /// Points sorted by time ascending.
+    pub points: Vec<(DateTime<Utc>, f64)>,
+}
+
+/// Any record a source can deliver.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Record {
+    Log(LogEvent),
+    Alb(Box<AlbAccessLog>),
+    Audit(Box<AuditEvent>),
+    TraceSummary(Box<TraceSummary>),
+    Trace(Box<Trace>),
+    Metric(MetricSeries),
+}
+
+impl Record {
+    pub fn kind(&self) -> RecordKind {
+        match self {
+            Record::Log(_) => RecordKind::Logs,
+            Record::Alb(_) => RecordKind::Alb,
+            Record::Audit(_) => RecordKind::Cloudtrail,
+            Record::TraceSummary(_) | Record::Trace(_) => RecordKind::Xray,
+            Record::Metric(_) => RecordKind::Metrics,
+        }
+    }
+
+    /// How many countable records this is (a metric series counts its points).
+    pub fn count(&self) -> u64 {
+        match self {
+            Record::Metric(m) => m.points.len() as u64,
+            _ => 1,
+        }
+    }
+
+    /// Fine-grained record type, used for per-type counts in the report.
+    pub fn record_type(&self) -> RecordType {
+        match self {
+            Record::Log(_) => RecordType::LogEvents,
+            Record::Alb(_) => RecordType::AlbEntries,
+            Record::Audit(_) => RecordType::CloudtrailRecords,
+            Record::TraceSummary(_) => RecordType::XraySummaries,
+            Record::Trace(_) => RecordType::XrayTraces,
+            Record::Metric(_) => RecordType::MetricPoints,
+        }
+    }
+}
+
+/// The countable unit of each record kind (named like `truth.json`'s `counts`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RecordType {
+    LogEvents,
+    AlbEntries,
+    CloudtrailRecords,
+    XraySummaries,
+    XrayTraces,
+    MetricPoints,
+}
+
+impl RecordType {
+    pub fn kind(self) -> RecordKind {
+        match self {
+            RecordType::LogEvents => RecordKind::Logs,
+            RecordType::AlbEntries => RecordKind::Alb,
+            RecordType::CloudtrailRecords => RecordKind::Cloudtrail,
+            RecordType::XraySummaries | RecordType::XrayTraces => RecordKind::Xray,
+            RecordType::MetricPoints => RecordKind::Metrics,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RecordType::LogEvents => "log_events",
+            RecordType::AlbEntries => "alb_entries",
+            RecordType::CloudtrailRecords => "cloudtrail_records",
+            RecordType::XraySummaries => "xray_summaries",
+            RecordType::XrayTraces => "xray_traces",
+            RecordType::MetricPoints => "metric_points",
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn alb_path_and_target_group() {
+        let a = AlbAccessLog {
+            url: "https://shop.example.com:443/api/cart?x=1".into(),
+            target_group_arn:
+                "arn:aws:elasticloadbalancing:ap-northeast-1:123:targetgroup/checkout-tg/73e2"
+                    .into(),
+            ..Default::default()
+        };
+        assert_eq!(a.path(), "/api/cart");
+        assert_eq!(a.target_group(), "checkout-tg");
+        let b = AlbAccessLog {
+            url: "-".into(),
+            target_group_arn: "-".into(),
+            ..Default::default()
+        };
+        assert_eq!(b.path(), "/");
+        assert_eq!(b.target_group(), "-");
+    }
+
+    #[test]
+    fn mutating_guess() {
+        let mut e = AuditEvent {
+            event_name: "DescribeTable".into(),
+            ..Default::default()
+        };
+        assert!(!e.is_mutating());
+        e.event_name = "UpdateTable".into();
+        assert!(e.is_mutating());
+        e.read_only = Some(true);
+        assert!(!e.is_mutating());
+    }
+}

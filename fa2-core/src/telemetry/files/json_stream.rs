@@ -1,0 +1,188 @@
+//! Streaming over one array inside a large top-level JSON object, element by element, so that
+//! a 2 GB `filter-log-events` dump never sits in memory as a whole.
+
+use super::FileError;
+use serde::de::{
+    self, DeserializeOwned, DeserializeSeed, IgnoredAny, MapAccess, SeqAccess, Visitor,
+};
+use std::fmt;
+use std::io::Read;
+use std::marker::PhantomData;
+
+/// Calls `each` for every element of the array stored under `key` in the top-level object read
+/// from `reader`. Other keys are skipped without being kept. An error from `each` stops the
+/// stream and is returned as is.
+pub(crate) fn for_each_element<R, T, F>(reader: R, key: &str, each: F) -> Result<(), FileError>
+where
+    R: Read,
+    T: DeserializeOwned,
+    F: FnMut(T) -> Result<(), FileError>,
+{
+    let mut de = serde_json::Deserializer::from_reader(reader);
+    let mut state = State {
+        each,
+        failure: None,
+        found: false,
+        _t: PhantomData,
+    };
+    let res = de::Deserializer::deserialize_map(
+        &mut de,
+        ObjectVisitor {
+            key,
+            state: &mut state,
+        },
+    );
+    if let Some(f) = state.failure.take() {
+        return Err(f);
+    }
+    res.map_err(json_error)?;
+    de.end().map_err(json_error)?;
+    if !state.found {
+        return Err(FileError::Malformed(format!(
+            "no `{key}` array in the JSON object"
+        )));
+    }
+    Ok(())
+}
+
+/// Maps serde_json errors to file errors, keeping I/O causes (truncation) as I/O.
+pub(crate) fn json_error(e: serde_json::Error) -> FileError {
+    if e.is_io() {
+        return FileError::Io(e.into());
+    }
+    if e.is_eof() {
+        return FileError::Io(std::io::Error::new(
+            std::io::ErrorKind::UnexpectedEof,
+            e.to_string(),
+        ));
+    }
+    FileError::Malformed(format!("broken JSON: {e}"))
+}
+
+struct State<T, F> {
+    each: F,
+    failure: Option<FileError>,
+    found: bool,
+    _t: PhantomData<fn() -> T>,
+}
+
+struct ObjectVisitor<'s, T, F> {
+    key: &'s str,
+    state: &'s mut State<T, F>,
+}
+
+impl<'de, T, F> Visitor<'de> for ObjectVisitor<'_, T, F>
+where
+    T: DeserializeOwned,
+    F: FnMut(T) -> Result<(), FileError>,
+{
+    type Value = ();
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "a JSON object with a `{}` array", self.key)
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        while let Some(k) = map.next_key::<std::borrow::Cow<'de, str>>()? {
+            if k == self.key && !self.state.found {
+                self.state.found = true;
+                map.next_value_seed(ArraySeed {
+                    state: &mut *self.state,
+                })?;
+            } else {
+                map.next_value::<IgnoredAny>()?;
+            }
+        }
+        Ok(())
+    }
+}
+
+struct ArraySeed<'s, T, F> {
+    state: &'s mut State<T, F>,
+}
+
+impl<'de, T, F> DeserializeSeed<'de> for ArraySeed<'_, T, F>
+where
+    T: DeserializeOwned,
+    F: FnMut(T) -> Result<(), FileError>,
+{
+    type Value = ();
+
+    fn deserialize<D: de::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de, T, F> Visitor<'de> for ArraySeed<'_, T, F>
+where
+    T: DeserializeOwned,
+    F: FnMut(T) -> Result<(), FileError>,
+{
+    type Value = ();
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("an array")
+    }
+
+    fn visit_unit<E: de::Error>(self) -> Result<(), E> {
+        Ok(())
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        while let Some(item) = seq.next_element::<T>()? {
+            if let Err(e) = (self.state.each)(item) {
+                self.state.failure = Some(e);
+                return Err(de::Error::custom("stopped"));
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn streams_elements_and_skips_other_keys() {
+        let json = r#"{"nextToken": {"a": [1,2]}, "events": [1, 2, 3], "x": null}"#;
+        let mut got = Vec::new();
+        for_each_element(json.as_bytes(), "events", |v: u32| {
+            got.push(v);
+            Ok(())
+        })
+        .unwrap();
+        assert_eq!(got, vec![1, 2, 3]);
+    }
+
+    #[test]
+    fn missing_key_and_broken_json_are_errors() {
+        let r = for_each_element(r#"{"a": 1}"#.as_bytes(), "events", |_: u32| Ok(()));
+        assert!(matches!(r, Err(FileError::Malformed(_))));
+        let mut n = 0;
+        let r = for_each_element(r#"{"events": [1, 2, "#.as_bytes(), "events", |_: u32| {
+            n += 1;
+            Ok(())
+        });
+        assert!(matches!(r, Err(FileError::Io(_))), "{r:?}");
+        assert_eq!(n, 2);
+        let r = for_each_element(r#"{"events": [1, }"#.as_bytes(), "events", |_: u32| Ok(()));
+        assert!(matches!(r, Err(FileError::Malformed(_))));
+    }
+
+    #[test]
+    fn callback_error_stops_the_stream() {
+        let mut n = 0;
+        let r = for_each_element(r#"{"events": [1, 2, 3]}"#.as_bytes(), "events", |_: u32| {
+            n += 1;
+            if n == 2 {
+                Err(FileError::Stopped)
+            } else {
+                Ok(())
+            }
+        });
+        assert!(matches!(r, Err(FileError::Stopped)));
+        assert_eq!(n, 2);
+    }
+}

@@ -1,0 +1,357 @@
+//! Timestamp and duration parsing for every form that telemetry exports use, always to UTC.
+//!
+//! The parsers are hand-written over bytes because they run once per log line on the hot
+//! path; chrono is used only to assemble the final value.
+
+use chrono::{DateTime, Datelike, NaiveDate, TimeZone, Utc};
+use std::time::Duration;
+
+/// A parsed leading timestamp and how many bytes of the input it used.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LeadingTimestamp {
+    pub ts: DateTime<Utc>,
+    pub len: usize,
+}
+
+/// Parses a full timestamp string in any supported textual form (RFC 3339 / ISO 8601 with `T`
+/// or space, optional fraction and offset, `YYYY-MM-DD HH:MM:SS,mmm`, `YYYY/MM/DD HH:MM:SS`)
+/// or as epoch seconds / milliseconds. A timestamp without an offset is taken as UTC.
+pub fn parse_timestamp(s: &str) -> Option<DateTime<Utc>> {
+    let s = s.trim();
+    if let Some(lead) = parse_iso_prefix(s.as_bytes())
+        && lead.len == s.len()
+    {
+        return Some(lead.ts);
+    }
+    parse_epoch(s)
+}
+
+/// Parses epoch seconds (`1723807141.348`) or epoch milliseconds (`1723803540110`).
+pub fn parse_epoch(s: &str) -> Option<DateTime<Utc>> {
+    let v: f64 = s.trim().parse().ok()?;
+    epoch_auto(v)
+}
+
+/// Interprets a number as epoch seconds or milliseconds, whichever gives a plausible date.
+pub fn epoch_auto(v: f64) -> Option<DateTime<Utc>> {
+    if !v.is_finite() || v < 0.0 {
+        return None;
+    }
+    // 1e11 seconds is the year 5138: anything larger is milliseconds.
+    let millis = if v > 1e11 { v } else { v * 1000.0 };
+    let ms = millis.round() as i64;
+    Utc.timestamp_millis_opt(ms).single()
+}
+
+/// Converts epoch milliseconds.
+pub fn from_millis(ms: i64) -> Option<DateTime<Utc>> {
+    Utc.timestamp_millis_opt(ms).single()
+}
+
+/// Parses a timestamp at the start of a log line: ISO forms (see [`parse_timestamp`]) or
+/// syslog `Mon DD HH:MM:SS`, whose missing year is taken from `syslog_year`.
+pub fn parse_leading(line: &str, syslog_year: i32) -> Option<LeadingTimestamp> {
+    let b = line.as_bytes();
+    if b.first().is_some_and(u8::is_ascii_digit) {
+        return parse_iso_prefix(b);
+    }
+    parse_syslog_prefix(b, syslog_year)
+}
+
+fn digits(b: &[u8], at: usize, n: usize) -> Option<u32> {
+    let slice = b.get(at..at + n)?;
+    let mut v = 0u32;
+    for &c in slice {
+        if !c.is_ascii_digit() {
+            return None;
+        }
+        v = v * 10 + u32::from(c - b'0');
+    }
+    Some(v)
+}
+
+/// `YYYY-MM-DD[T ]HH:MM:SS[.,fraction][Z|±HH:MM|±HHMM]` (also `/` as date separator).
+fn parse_iso_prefix(b: &[u8]) -> Option<LeadingTimestamp> {
+    let year = digits(b, 0, 4)?;
+    let sep = *b.get(4)?;
+    if sep != b'-' && sep != b'/' {
+        return None;
+    }
+    let month = digits(b, 5, 2)?;
+    if *b.get(7)? != sep {
+        return None;
+    }
+    let day = digits(b, 8, 2)?;
+    let t = *b.get(10)?;
+    if t != b'T' && t != b' ' {
+        return None;
+    }
+    let hour = digits(b, 11, 2)?;
+    if *b.get(13)? != b':' {
+        return None;
+    }
+    let minute = digits(b, 14, 2)?;
+    if *b.get(16)? != b':' {
+        return None;
+    }
+    let second = digits(b, 17, 2)?;
+    let mut i = 19;
+    let mut nanos = 0u32;
+    if matches!(b.get(i), Some(b'.') | Some(b',')) && b.get(i + 1).is_some_and(u8::is_ascii_digit) {
+        i += 1;
+        let mut scale = 100_000_000u32;
+        while let Some(&c) = b.get(i) {
+            if !c.is_ascii_digit() {
+                break;
+            }
+            nanos += u32::from(c - b'0') * scale;
+            scale /= 10;
+            i += 1;
+        }
+    }
+    let mut offset_secs: i32 = 0;
+    match b.get(i) {
+        Some(b'Z') | Some(b'z') => i += 1,
+        Some(&c @ (b'+' | b'-')) => {
+            let oh = digits(b, i + 1, 2);
+            if let Some(oh) = oh {
+                let (om, used) = if b.get(i + 3) == Some(&b':') {
+                    (digits(b, i + 4, 2)?, 6)
+                } else if let Some(om) = digits(b, i + 3, 2) {
+                    (om, 5)
+                } else {
+                    (0, 3)
+                };
+                let sign = if c == b'-' { -1 } else { 1 };
+                offset_secs = sign * (oh as i32 * 3600 + om as i32 * 60);
+                i += used;
+            }
+        }
+        _ => {}
+    }
+    // A timestamp glued to more digits or letters is something else (an id, a version).
+    if b.get(i).is_some_and(|c| c.is_ascii_alphanumeric()) {
+        return None;
+    }
+    let date = NaiveDate::from_ymd_opt(year as i32, month, day)?;
+    let naive = date.and_hms_nano_opt(hour, minute, second.min(59), nanos)?;
+    let ts = Utc.from_utc_datetime(&naive) - chrono::Duration::seconds(i64::from(offset_secs));
+    Some(LeadingTimestamp { ts, len: i })
+}
+
+const MONTHS: [&[u8; 3]; 12] = [
+    b"Jan", b"Feb", b"Mar", b"Apr", b"May", b"Jun", b"Jul", b"Aug", b"Sep", b"Oct", b"Nov", b"Dec",
+];
+
+/// `Mon DD HH:MM:SS` (day may be space-padded).
+fn parse_syslog_prefix(b: &[u8], year: i32) -> Option<LeadingTimestamp> {
+    let mon = b.get(0..3)?;
+    let month = MONTHS.iter().position(|m| m.as_slice() == mon)? as u32 + 1;
+    if *b.get(3)? != b' ' {
+        return None;
+    }
+    let mut i = 4;
+    if b.get(i) == Some(&b' ') {
+        i += 1;
+    }
+    let day = if let Some(d) = digits(b, i, 2) {
+        i += 2;
+        d
+    } else {
+        let d = digits(b, i, 1)?;
+        i += 1;
+        d
+    };
+    if *b.get(i)? != b' ' {
+        return None;
+    }
+    i += 1;
+    let hour = digits(b, i, 2)?;
+    let minute = digits(b, i + 3, 2)?;
+    let second = digits(b, i + 6, 2)?;
+    if b.get(i + 2) != Some(&b':') || b.get(i + 5) != Some(&b':') {
+        return None;
+    }
+    i += 8;
+    let date = NaiveDate::from_ymd_opt(year, month, day)?;
+    let naive = date.and_hms_opt(hour, minute, second.min(59))?;
+    Some(LeadingTimestamp {
+        ts: Utc.from_utc_datetime(&naive),
+        len: i,
+    })
+}
+
+/// The year to assume for syslog timestamps: the year of the analysis window's start.
+pub fn syslog_year_for(reference: DateTime<Utc>) -> i32 {
+    reference.year()
+}
+
+/// Parses a duration such as `90s`, `30m`, `2h`, `1d`, `1h30m` or `500ms`.
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    let s = s.trim();
+    if s.is_empty() {
+        return Err("empty duration: use a number and a unit, like 30m".into());
+    }
+    let mut total = Duration::ZERO;
+    let mut rest = s;
+    while !rest.is_empty() {
+        let n_end = rest
+            .find(|c: char| !c.is_ascii_digit())
+            .ok_or_else(|| format!("`{s}` has no unit: use s, m, h or d, like 30m"))?;
+        if n_end == 0 {
+            return Err(format!(
+                "`{s}` is not a duration: use a number and a unit, like 90s, 30m, 2h or 1d"
+            ));
+        }
+        let n: u64 = rest[..n_end]
+            .parse()
+            .map_err(|_| format!("`{s}`: number too large"))?;
+        rest = &rest[n_end..];
+        let u_end = rest
+            .find(|c: char| c.is_ascii_digit())
+            .unwrap_or(rest.len());
+        let unit = &rest[..u_end];
+        rest = &rest[u_end..];
+        let secs = match unit {
+            "ms" => {
+                total += Duration::from_millis(n);
+                continue;
+            }
+            "s" | "sec" => n,
+            "m" | "min" => n * 60,
+            "h" => n * 3600,
+            "d" => n * 86_400,
+            other => {
+                return Err(format!(
+                    "`{s}`: unknown unit `{other}`: use s, m, h or d, like 30m"
+                ));
+            }
+        };
+        total += Duration::from_secs(secs);
+    }
+    Ok(total)
+}
+
+/// Formats a timestamp as RFC 3339 with millisecond precision and a `Z` suffix.
+pub fn rfc3339(ts: DateTime<Utc>) -> String {
+    ts.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}
+
+/// Serde helpers for `Option<DateTime<Utc>>` as RFC 3339 strings with milliseconds.
+pub mod serde_opt_rfc3339 {
+    use chrono::{DateTime, Utc};
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(v: &Option<DateTime<Utc>>, s: S) -> Result<S::Ok, S::Error> {
+        match v {
+            Some(ts) => s.serialize_str(&super::rfc3339(*ts)),
+            None => s.serialize_none(),
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<DateTime<Utc>>, D::Error> {
+        let v: Option<String> = Option::deserialize(d)?;
+        match v {
+            None => Ok(None),
+            Some(s) => super::parse_timestamp(&s)
+                .map(Some)
+                .ok_or_else(|| serde::de::Error::custom(format!("bad timestamp `{s}`"))),
+        }
+    }
+}
+
+/// Serde helpers for `DateTime<Utc>` as RFC 3339 strings with milliseconds.
+pub mod serde_rfc3339 {
+    use chrono::{DateTime, Utc};
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(v: &DateTime<Utc>, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&super::rfc3339(*v))
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<DateTime<Utc>, D::Error> {
+        let s = String::deserialize(d)?;
+        super::parse_timestamp(&s)
+            .ok_or_else(|| serde::de::Error::custom(format!("bad timestamp `{s}`")))
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    fn utc(s: &str) -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
+    }
+
+    #[test]
+    fn iso_forms() {
+        let want = utc("2024-08-16T10:19:00.176Z");
+        for s in [
+            "2024-08-16T10:19:00.176Z",
+            "2024-08-16 10:19:00.176",
+            "2024-08-16 10:19:00,176",
+            "2024-08-16T10:19:00.176000Z",
+            "2024-08-16T19:19:00.176+09:00",
+            "2024-08-16T19:19:00.176+0900",
+            "2024-08-16T05:19:00.176-05:00",
+            "2024/08/16 10:19:00.176",
+        ] {
+            assert_eq!(parse_timestamp(s), Some(want), "{s}");
+        }
+        assert_eq!(
+            parse_timestamp("2024-08-16T10:19:00Z"),
+            Some(utc("2024-08-16T10:19:00Z"))
+        );
+        assert_eq!(
+            parse_timestamp("2024-08-16T11:48:00+00:00"),
+            Some(utc("2024-08-16T11:48:00Z"))
+        );
+    }
+
+    #[test]
+    fn epochs() {
+        assert_eq!(
+            parse_timestamp("1723803540110"),
+            Some(utc("2024-08-16T10:19:00.110Z"))
+        );
+        assert_eq!(
+            parse_timestamp("1723807141.348"),
+            Some(utc("2024-08-16T11:19:01.348Z"))
+        );
+        assert_eq!(parse_timestamp("-5"), None);
+        assert_eq!(parse_timestamp("nan"), None);
+    }
+
+    #[test]
+    fn leading_and_syslog() {
+        let l = parse_leading("2024-08-16T10:19:00.804Z (3d88) Method completed", 2024).unwrap();
+        assert_eq!(l.ts, utc("2024-08-16T10:19:00.804Z"));
+        assert_eq!(l.len, 24);
+        let s = parse_leading("Aug 16 10:19:00 host sshd[12]: hello", 2024).unwrap();
+        assert_eq!(s.ts, utc("2024-08-16T10:19:00Z"));
+        assert_eq!(s.len, 15);
+        let s = parse_leading("Aug  6 01:02:03 host x", 2024).unwrap();
+        assert_eq!(s.ts, utc("2024-08-06T01:02:03Z"));
+        assert!(parse_leading("at com.example.Foo(Foo.java:12)", 2024).is_none());
+        assert!(parse_leading("2024-13-45T10:19:00Z bad", 2024).is_none());
+        assert!(parse_leading("20240816 no", 2024).is_none());
+        assert!(parse_leading("", 2024).is_none());
+        assert!(parse_leading("2024-08-16T10:19:00.1Zabc", 2024).is_none());
+    }
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("90s").unwrap(), Duration::from_secs(90));
+        assert_eq!(parse_duration("30m").unwrap(), Duration::from_secs(1800));
+        assert_eq!(parse_duration("2h").unwrap(), Duration::from_secs(7200));
+        assert_eq!(parse_duration("1d").unwrap(), Duration::from_secs(86400));
+        assert_eq!(parse_duration("1h30m").unwrap(), Duration::from_secs(5400));
+        assert_eq!(parse_duration("500ms").unwrap(), Duration::from_millis(500));
+        assert!(parse_duration("30").is_err());
+        assert!(parse_duration("m").is_err());
+        assert!(parse_duration("3w").is_err());
+        assert!(parse_duration("").is_err());
+    }
+}

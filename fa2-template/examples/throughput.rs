@@ -1,0 +1,210 @@
+//! Single-threaded throughput benchmark of [`TemplateMiner::add`].
+//!
+//! Usage: `cargo run --release -p fa2-template --example throughput -- [FILE] [--lines N] [--write OUT]`
+//!
+//! Without FILE it generates N (default 1,000,000) Loghub-like messages in memory from a set of
+//! built-in shapes, filling variables with pseudo-random numbers, ids, IPs, hex, paths and names
+//! (deterministic xorshift), so the miner cannot get by on exact-line cache hits. With FILE it
+//! mines the file's lines instead. `--write OUT` saves the generated lines (for comparisons).
+//! Only the mining loop is timed.
+
+use fa2_template::TemplateMiner;
+use std::fmt::Write as _;
+use std::time::Instant;
+
+/// Message shapes; `{n}` small number, `{N}` large number, `{f}` decimal, `{ip}` IPv4:port,
+/// `{h}` hex, `{u}` UUID, `{p}` path, `{w}` name word, `{t}` timestamp, `{blk}` block id.
+const SHAPES: &[&str] = &[
+    "PacketResponder {n} for block {blk} terminating",
+    "Received block {blk} of size {N} from /{ip}",
+    "BLOCK* NameSystem.addStoredBlock: blockMap updated: {ip} is added to {blk} size {N}",
+    "Receiving block {blk} src: /{ip} dest: /{ip}",
+    "Verification succeeded for {blk}",
+    "Deleting block {blk} file {p}",
+    "instruction cache parity error corrected",
+    "generating core.{N}",
+    "ciod: failed to read message prefix on control stream (CioStream socket to {ip}",
+    "{n} ddr error(s) detected and corrected on rank {n}, symbol {n} over {N} seconds",
+    "CE sym {n}, at {h}, mask {h}",
+    "Node card VPD check: {w} node in processor card slot {n} do not match",
+    "Created MRAppMaster for application appattempt_{N}_{n}_{n}",
+    "attempt_{N}_{n}_m_{n}_{n} TaskAttempt Transitioned from NEW to UNASSIGNED",
+    "Progress of TaskAttempt attempt_{N}_{n}_m_{n}_{n} is : {f}",
+    "Address change detected. Old: {w}/{ip} New: {w}:{n}",
+    "Retrying connect to server: {w}:{n}. Already tried {n} time(s); maxRetries={n}",
+    "onStandStepChanged {N}",
+    "onExtend:{N} {n} {n} {n}",
+    "getTodayTotalDetailSteps = {N}##{n}##{N}##{n}##{n}##{N}",
+    "setTodayTotalDetailSteps={N}##{n}##{N}##{n}##{n}##{N}",
+    "REPORT : {n} {n} {n} {n}",
+    "Block broadcast_{n}_piece{n} stored as bytes in memory (estimated size {f} KB, free {f} MB)",
+    "Found block rdd_{n}_{n} locally",
+    "Finished task {f} in stage {f} (TID {n}). {N} bytes result sent to driver",
+    "Running task {f} in stage {f} (TID {n})",
+    "Reading broadcast variable {n} took {n} ms",
+    "session opened for user {w} by (uid={n})",
+    "session closed for user {w}",
+    "(root) CMD (run-parts {p})",
+    "Accepted publickey for {w} from {ip} port {n} ssh2",
+    "Invalid user {w} from {ip}",
+    "Received connection request /{ip}",
+    "Connection broken for id {N}, my id = {n}, error =",
+    "Notification time out: {N}",
+    "Expiring session {h}, timeout of {N}ms exceeded",
+    "Established session {h} with negotiated timeout {N} for client /{ip}",
+    "Component State Change: Component \"{w}\" is in the unavailable state (HWID={N})",
+    "Put item into table {w} in {n}ms request_id={u}",
+    "GET {p} HTTP/1.1 status={n} latency={f}ms trace={u} at {t}",
+    "Lambda function {w} timed out after {f} seconds (RequestId: {u})",
+    "Throttling exception for table {w}: rate exceeded ({n} RCU) at {t}",
+];
+
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0
+    }
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n.max(1)
+    }
+}
+
+const WORDS: &[&str] = &[
+    "orders",
+    "users",
+    "root",
+    "admin",
+    "alice",
+    "bob",
+    "payments",
+    "inventory",
+    "checkout",
+    "sessions",
+];
+
+fn fill(shape: &str, rng: &mut Rng, out: &mut String) {
+    let mut rest = shape;
+    while let Some(p) = rest.find('{') {
+        out.push_str(&rest[..p]);
+        let Some(q) = rest[p..].find('}') else { break };
+        let var = &rest[p + 1..p + q];
+        rest = &rest[p + q + 1..];
+        // Writing to a String cannot fail.
+        let _ = match var {
+            "n" => write!(out, "{}", rng.below(100)),
+            "N" => write!(out, "{}", rng.below(10_000_000_000)),
+            "f" => write!(out, "{}.{}", rng.below(1000), rng.below(10)),
+            "ip" => write!(
+                out,
+                "10.{}.{}.{}:{}",
+                rng.below(256),
+                rng.below(256),
+                rng.below(256),
+                1024 + rng.below(60000)
+            ),
+            "h" => write!(out, "0x{:x}", rng.next() >> 8),
+            "u" => {
+                let (a, b) = (rng.next(), rng.next());
+                write!(
+                    out,
+                    "{:08x}-{:04x}-{:04x}-{:04x}-{:012x}",
+                    a >> 32,
+                    a & 0xffff,
+                    (a >> 16) & 0xffff,
+                    b >> 48,
+                    b & 0xffff_ffff_ffff
+                )
+            }
+            "p" => write!(
+                out,
+                "/var/data/{}/part-{:05}.log",
+                WORDS[rng.below(WORDS.len() as u64) as usize],
+                rng.below(100_000)
+            ),
+            "w" => write!(out, "{}", WORDS[rng.below(WORDS.len() as u64) as usize]),
+            "t" => write!(
+                out,
+                "2024-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}Z",
+                1 + rng.below(12),
+                1 + rng.below(28),
+                rng.below(24),
+                rng.below(60),
+                rng.below(60),
+                rng.below(1000)
+            ),
+            "blk" => write!(
+                out,
+                "blk_{}{}",
+                if rng.below(2) == 0 { "-" } else { "" },
+                rng.next() >> 2
+            ),
+            _ => write!(out, "{{{var}}}"),
+        };
+    }
+    out.push_str(rest);
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let mut file = None;
+    let mut lines_wanted = 1_000_000usize;
+    let mut write_to = None;
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        match a.as_str() {
+            "--lines" => {
+                lines_wanted = it
+                    .next()
+                    .and_then(|v| v.parse().ok())
+                    .unwrap_or(lines_wanted)
+            }
+            "--write" => write_to = it.next().cloned(),
+            _ => file = Some(a.clone()),
+        }
+    }
+    let lines: Vec<String> = match &file {
+        Some(f) => std::fs::read_to_string(f)
+            .unwrap_or_else(|e| panic!("{f}: {e}"))
+            .lines()
+            .map(str::to_owned)
+            .collect(),
+        None => {
+            let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
+            (0..lines_wanted)
+                .map(|_| {
+                    let mut s = String::new();
+                    fill(
+                        SHAPES[rng.below(SHAPES.len() as u64) as usize],
+                        &mut rng,
+                        &mut s,
+                    );
+                    s
+                })
+                .collect()
+        }
+    };
+    if let Some(out) = write_to {
+        std::fs::write(&out, lines.join("\n") + "\n").unwrap_or_else(|e| panic!("{out}: {e}"));
+    }
+    let bytes: usize = lines.iter().map(String::len).sum();
+    let mut miner = TemplateMiner::default();
+    let start = Instant::now();
+    let mut check = 0u64;
+    for l in &lines {
+        check = check.wrapping_add(u64::from(miner.add(l)));
+    }
+    let secs = start.elapsed().as_secs_f64();
+    println!(
+        "{} lines ({:.1} MB) in {:.3}s: {:.0} lines/s, {:.1} MB/s; {} templates (checksum {check})",
+        lines.len(),
+        bytes as f64 / 1e6,
+        secs,
+        lines.len() as f64 / secs,
+        bytes as f64 / 1e6 / secs,
+        miner.len()
+    );
+}

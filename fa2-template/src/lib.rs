@@ -1,0 +1,651 @@
+//! Streaming log template mining for fa2.
+//!
+//! [`TemplateMiner`] turns raw log messages into templates such as
+//! `Put item into table <*> in <*>ms`, one message at a time, with bounded memory:
+//!
+//! 1. [`mask`] splits the message on whitespace and masks obvious variables (numbers, ids,
+//!    addresses, paths, times, `key=value` values...) into the wildcard `<*>`.
+//! 2. A line whose masked token sequence was seen before is resolved through a bounded cache
+//!    (the common case, which makes the miner fast).
+//! 3. Otherwise candidates with the same token count and the same leading plain word are
+//!    scored Drain-style (share of positions equal to the template, ignoring wildcards); the
+//!    best one above [`MinerConfig::similarity_threshold`] absorbs the line, turning differing
+//!    positions into `<*>`, or a new template is created. Unlike Drain, positions where both
+//!    sides are plain words are not cheap: a template may turn at most
+//!    [`MinerConfig::max_word_wildcards`] word positions into `<*>` (`Invalid user <*> from <*>`
+//!    is fine, `from NEW to RUNNING` vs `from RUNNING to DONE` stay apart), while number-like
+//!    tokens can always differ. This is what lifts Loghub grouping accuracy from Drain's ~0.94
+//!    to ~0.98 with one configuration.
+//!
+//! Template text uses a single untyped wildcard `<*>` (the Loghub/Drain convention); the
+//! concrete values behind each wildcard are summarised by [`Template::variables`].
+//! Ids never change once handed out, even when a template generalises.
+
+mod hash;
+pub mod mask;
+mod summary;
+
+use hash::{PreHashedMap, hash_bytes, mix};
+pub use mask::WILDCARD;
+use mask::{Kind, Token, Tokenizer};
+use summary::TopK;
+pub use summary::VariableSummary;
+
+/// Identifier of a template; stable for the life of the miner.
+pub type TemplateId = u32;
+
+/// Fixed id of the overflow template that receives every message once
+/// [`MinerConfig::max_templates`] templates exist.
+pub const OTHER_TEMPLATE_ID: TemplateId = 0;
+
+/// Text of the overflow template.
+pub const OTHER_TEXT: &str = "<other>";
+
+/// Miner settings. [`Default`] is the one configuration meant for every log source.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MinerConfig {
+    /// Minimum share (0..=1) of a template's non-wildcard tokens that a line must match
+    /// to join it.
+    pub similarity_threshold: f64,
+    /// Maximum number of templates (excluding the `<other>` bucket).
+    pub max_templates: usize,
+    /// Number of distinct values tracked per wildcard (space-saving heavy hitters).
+    pub max_samples_per_slot: usize,
+    /// Tokens considered per message; the rest of a longer message becomes one wildcard.
+    pub max_tokens: usize,
+    /// Values longer than this many bytes are truncated (on a char boundary) before counting.
+    pub max_value_len: usize,
+    /// Entries in the masked-sequence -> template cache; it is cleared when full.
+    pub cache_capacity: usize,
+    /// Leading tokens that must be equal (when they are plain words) for a line to be
+    /// compared with a template at all, as in Drain's prefix tree. Messages of one or two
+    /// tokens always route on all of them.
+    pub prefix_depth: usize,
+    /// How many positions of a template may be generalised from a plain word to `<*>`.
+    /// Differing words usually mean a different event (`... from NEW to RUNNING` vs
+    /// `... from RUNNING to DONE`), while differing numbers/ids never do; allowing one
+    /// keeps `removing <*>`-style templates whose only variable is a name.
+    pub max_word_wildcards: usize,
+}
+
+impl Default for MinerConfig {
+    fn default() -> Self {
+        MinerConfig {
+            similarity_threshold: 0.5,
+            max_templates: 10_000,
+            max_samples_per_slot: 16,
+            max_tokens: 256,
+            max_value_len: 128,
+            cache_capacity: 1 << 16,
+            prefix_depth: 1,
+            max_word_wildcards: 1,
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+struct Slot {
+    /// Token index in the template.
+    token: usize,
+    /// Byte lengths of the constant text around the wildcard in the template token
+    /// (`blk_<*>` -> 4, 0) so that values are reported without it.
+    prefix: usize,
+    suffix: usize,
+    top: TopK,
+}
+
+/// A mined template.
+#[derive(Debug, Clone)]
+pub struct Template {
+    /// Stable identifier.
+    pub id: TemplateId,
+    /// Number of messages assigned so far.
+    pub count: u64,
+    tokens: Vec<Box<str>>,
+    hashes: Vec<u64>,
+    /// Whether each position held a plain word when the template was created.
+    consts: Vec<bool>,
+    /// Wildcards that replaced a plain word (rather than a number-like token).
+    word_wilds: usize,
+    /// One per token containing `<*>`, ordered by token index.
+    slots: Vec<Slot>,
+}
+
+impl Template {
+    fn new(id: TemplateId, tokens: Vec<Box<str>>, hashes: Vec<u64>, consts: Vec<bool>) -> Self {
+        let slots = tokens
+            .iter()
+            .enumerate()
+            .filter_map(|(i, t)| {
+                let (prefix, suffix) = wildcard_frame(t)?;
+                Some(Slot {
+                    token: i,
+                    prefix,
+                    suffix,
+                    top: TopK::new(),
+                })
+            })
+            .collect();
+        Template {
+            id,
+            count: 0,
+            tokens,
+            hashes,
+            consts,
+            word_wilds: 0,
+            slots,
+        }
+    }
+
+    /// Template text: tokens separated by single spaces, variables as `<*>`;
+    /// `<other>` for the overflow bucket.
+    pub fn text(&self) -> String {
+        if self.id == OTHER_TEMPLATE_ID {
+            return OTHER_TEXT.to_owned();
+        }
+        self.tokens.join(" ")
+    }
+
+    /// Tokens of the template text.
+    pub fn tokens(&self) -> impl Iterator<Item = &str> {
+        self.tokens.iter().map(|t| &**t)
+    }
+
+    /// Number of messages assigned so far.
+    pub fn count(&self) -> u64 {
+        self.count
+    }
+
+    /// One summary per template token that contains a wildcard, in token order.
+    pub fn variables(&self) -> Vec<VariableSummary> {
+        self.slots
+            .iter()
+            .enumerate()
+            .map(|(i, s)| s.top.summary(i, s.token))
+            .collect()
+    }
+}
+
+/// Constant prefix/suffix lengths around the wildcards of a token, if it has any.
+fn wildcard_frame(token: &str) -> Option<(usize, usize)> {
+    let first = mask::find_wild(token.as_bytes())?;
+    let last = token.rfind(WILDCARD)? + WILDCARD.len();
+    Some((first, token.len() - last))
+}
+
+/// Streaming template miner; see the crate docs for the algorithm.
+#[derive(Debug)]
+pub struct TemplateMiner {
+    config: MinerConfig,
+    /// `templates[i]` has id `i + 1`.
+    templates: Vec<Template>,
+    other: Template,
+    /// (token count, leading constant tokens) -> candidate templates.
+    buckets: PreHashedMap<Vec<TemplateId>>,
+    /// Hash of a masked token sequence -> template it resolved to.
+    cache: PreHashedMap<TemplateId>,
+    tok: Tokenizer,
+}
+
+impl Default for TemplateMiner {
+    fn default() -> Self {
+        Self::new(MinerConfig::default())
+    }
+}
+
+impl TemplateMiner {
+    /// Creates an empty miner.
+    pub fn new(config: MinerConfig) -> Self {
+        TemplateMiner {
+            config,
+            templates: Vec::new(),
+            other: Template::new(OTHER_TEMPLATE_ID, Vec::new(), Vec::new(), Vec::new()),
+            buckets: PreHashedMap::default(),
+            cache: PreHashedMap::default(),
+            tok: Tokenizer::default(),
+        }
+    }
+
+    /// The configuration this miner runs with.
+    pub fn config(&self) -> &MinerConfig {
+        &self.config
+    }
+
+    /// Mines one message (without its log header) and returns its template id.
+    pub fn add(&mut self, message: &str) -> TemplateId {
+        self.tok.run(message, self.config.max_tokens);
+        let tokens = &self.tok.tokens;
+        let mut seq = mix(0x9e37_79b9_7f4a_7c15, tokens.len() as u64);
+        for t in tokens {
+            seq = mix(seq, t.hash);
+        }
+        let seq = hash::finish(seq);
+        let id = match self.cache.get(&seq) {
+            Some(&id) => id,
+            None => {
+                let id = self.resolve();
+                if self.cache.len() >= self.config.cache_capacity {
+                    self.cache.clear();
+                }
+                self.cache.insert(seq, id);
+                id
+            }
+        };
+        self.record(id, message);
+        id
+    }
+
+    /// Looks up a template by id (including [`OTHER_TEMPLATE_ID`]).
+    pub fn template(&self, id: TemplateId) -> Option<&Template> {
+        if id == OTHER_TEMPLATE_ID {
+            return Some(&self.other);
+        }
+        self.templates
+            .get(usize::try_from(id).ok()?.checked_sub(1)?)
+    }
+
+    /// All templates in id order; the `<other>` bucket is included once it has messages.
+    pub fn templates(&self) -> impl Iterator<Item = &Template> {
+        let other = (self.other.count > 0).then_some(&self.other);
+        other.into_iter().chain(self.templates.iter())
+    }
+
+    /// Number of templates (excluding an empty `<other>` bucket).
+    pub fn len(&self) -> usize {
+        self.templates.len() + usize::from(self.other.count > 0)
+    }
+
+    /// True before the first message.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    fn route_key(&self) -> u64 {
+        let tokens = &self.tok.tokens;
+        let mut h = mix(0x2545_f491_4f6c_dd1d, tokens.len() as u64);
+        // In one- and two-token messages a single differing word is half the message: too
+        // little evidence of a shared event, so every plain word must match there.
+        let depth = if tokens.len() <= 2 {
+            tokens.len()
+        } else {
+            self.config.prefix_depth
+        };
+        for t in tokens.iter().take(depth) {
+            h = mix(h, if t.kind == Kind::Const { t.hash } else { 1 });
+        }
+        hash::finish(h)
+    }
+
+    /// Finds or creates the template for the tokenized line (cache miss path).
+    fn resolve(&mut self) -> TemplateId {
+        let key = self.route_key();
+        let tokens = &self.tok.tokens;
+        let mut best: Option<(f64, usize, TemplateId)> = None;
+        if let Some(cands) = self.buckets.get(&key) {
+            for &id in cands {
+                let Some(t) = self.template(id) else { continue };
+                let (sim, params, cm) = similarity(t, tokens);
+                if cm + t.word_wilds > self.config.max_word_wildcards {
+                    continue;
+                }
+                let better = match best {
+                    None => true,
+                    Some((bs, bp, _)) => sim > bs || (sim == bs && params > bp),
+                };
+                if better {
+                    best = Some((sim, params, id));
+                }
+            }
+        }
+        if let Some((_, _, id)) = best.filter(|b| b.0 >= self.config.similarity_threshold) {
+            self.generalize(id);
+            return id;
+        }
+        if self.templates.len() >= self.config.max_templates {
+            return OTHER_TEMPLATE_ID;
+        }
+        let id = TemplateId::try_from(self.templates.len() + 1).unwrap_or(TemplateId::MAX);
+        let toks: Vec<Box<str>> = tokens
+            .iter()
+            .map(|t| Box::from(self.tok.masked_token(t)))
+            .collect();
+        let hashes = tokens.iter().map(|t| t.hash).collect();
+        let consts = tokens.iter().map(|t| !t.var).collect();
+        self.templates.push(Template::new(id, toks, hashes, consts));
+        self.buckets.entry(key).or_default().push(id);
+        id
+    }
+
+    /// Turns every position where the current line differs from template `id` into `<*>`.
+    fn generalize(&mut self, id: TemplateId) {
+        let Some(idx) = usize::try_from(id).ok().and_then(|i| i.checked_sub(1)) else {
+            return;
+        };
+        let Some(t) = self.templates.get_mut(idx) else {
+            return;
+        };
+        let wild = hash_bytes(WILDCARD.as_bytes());
+        for (i, tok) in self.tok.tokens.iter().enumerate() {
+            if i >= t.hashes.len() || t.hashes[i] == tok.hash || t.hashes[i] == wild {
+                continue;
+            }
+            if t.consts[i] && !tok.var {
+                t.word_wilds += 1;
+            }
+            let old = std::mem::replace(&mut t.tokens[i], Box::from(WILDCARD));
+            t.hashes[i] = wild;
+            match t.slots.binary_search_by_key(&i, |s| s.token) {
+                Ok(s) => {
+                    t.slots[s].prefix = 0;
+                    t.slots[s].suffix = 0;
+                }
+                Err(s) => {
+                    // The constant seen so far is the first value of the new variable.
+                    let mut top = TopK::new();
+                    let v = truncate(&old, self.config.max_value_len);
+                    top.observe(
+                        v,
+                        hash_bytes(v.as_bytes()),
+                        t.count,
+                        self.config.max_samples_per_slot,
+                    );
+                    t.slots.insert(
+                        s,
+                        Slot {
+                            token: i,
+                            prefix: 0,
+                            suffix: 0,
+                            top,
+                        },
+                    );
+                }
+            }
+        }
+    }
+
+    fn record(&mut self, id: TemplateId, message: &str) {
+        let t = if id == OTHER_TEMPLATE_ID {
+            &mut self.other
+        } else {
+            match usize::try_from(id)
+                .ok()
+                .and_then(|i| i.checked_sub(1))
+                .and_then(|i| self.templates.get_mut(i))
+            {
+                Some(t) => t,
+                None => return,
+            }
+        };
+        t.count += 1;
+        for slot in &mut t.slots {
+            let Some(tok) = self.tok.tokens.get(slot.token) else {
+                continue;
+            };
+            let raw = message.get(tok.raw.0..tok.raw.1).unwrap_or("");
+            let v = strip_frame(raw, &t.tokens[slot.token], slot.prefix, slot.suffix);
+            let v = truncate(v, self.config.max_value_len);
+            slot.top.observe(
+                v,
+                hash_bytes(v.as_bytes()),
+                1,
+                self.config.max_samples_per_slot,
+            );
+        }
+    }
+}
+
+/// Drain's similarity: share of template positions equal to the line, wildcards excluded
+/// from the numerator; also returns the wildcard count used to break ties.
+fn similarity(t: &Template, tokens: &[Token]) -> (f64, usize, usize) {
+    if t.hashes.len() != tokens.len() {
+        return (0.0, 0, 0);
+    }
+    if tokens.is_empty() {
+        return (1.0, 0, 0);
+    }
+    let mut cm = 0;
+    let wild = hash_bytes(WILDCARD.as_bytes());
+    let mut same = 0usize;
+    let mut params = 0usize;
+    for ((h, c), tok) in t.hashes.iter().zip(&t.consts).zip(tokens) {
+        if *h == wild {
+            params += 1;
+        } else if *h == tok.hash {
+            same += 1;
+        } else if *c && !tok.var {
+            cm += 1;
+        }
+    }
+    (same as f64 / tokens.len() as f64, params, cm)
+}
+
+/// Removes the template token's constant frame from a raw value when it is present.
+fn strip_frame<'a>(raw: &'a str, template_token: &str, prefix: usize, suffix: usize) -> &'a str {
+    let (Some(p), Some(s)) = (
+        template_token.get(..prefix),
+        template_token.get(template_token.len() - suffix..),
+    ) else {
+        return raw;
+    };
+    if raw.len() >= prefix + suffix && raw.starts_with(p) && raw.ends_with(s) {
+        raw.get(prefix..raw.len() - suffix).unwrap_or(raw)
+    } else {
+        raw
+    }
+}
+
+fn truncate(s: &str, max: usize) -> &str {
+    if s.len() <= max {
+        return s;
+    }
+    let mut end = max;
+    while end > 0 && !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    &s[..end]
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+mod tests {
+    use super::*;
+
+    fn text(m: &TemplateMiner, id: TemplateId) -> String {
+        m.template(id).expect("template exists").text()
+    }
+
+    #[test]
+    fn lines_differing_only_in_variables_share_a_template() {
+        let mut m = TemplateMiner::default();
+        let a = m.add(
+            "Put item into table orders in 12ms request_id=3f2a9c1e-0b7d-4c2e-9f1a-2b3c4d5e6f70",
+        );
+        let b = m.add(
+            "Put item into table orders in 873ms request_id=11111111-2222-4333-8444-555555555555",
+        );
+        let c = m.add("Connection from 10.0.0.1:5432 closed after 3.5s");
+        let d = m.add("Connection from 192.168.10.77:80 closed after 12s");
+        assert_eq!(a, b);
+        assert_eq!(c, d);
+        assert_ne!(a, c);
+        assert_eq!(
+            text(&m, a),
+            "Put item into table orders in <*> request_id=<*>"
+        );
+        assert_eq!(text(&m, c), "Connection from <*> closed after <*>");
+        assert_eq!(m.template(a).unwrap().count(), 2);
+        assert_eq!(m.len(), 2);
+    }
+
+    #[test]
+    fn different_constant_words_are_separated() {
+        let mut m = TemplateMiner::default();
+        let a = m.add("task_1 Task Transitioned from NEW to SCHEDULED");
+        let b = m.add("task_2 Task Transitioned from SCHEDULED to RUNNING");
+        let c = m.add("Command has completed successfully");
+        let d = m.add("Command has been aborted");
+        assert_ne!(a, b);
+        assert_ne!(c, d);
+        // Different lengths never mix either.
+        let e = m.add("Command has completed");
+        assert_ne!(c, e);
+    }
+
+    #[test]
+    fn one_varying_word_generalises_with_a_stable_id() {
+        let mut m = TemplateMiner::default();
+        let a = m.add("removing echo");
+        assert_eq!(text(&m, a), "removing echo");
+        let b = m.add("Invalid user alice from 10.1.2.3");
+        let c = m.add("Invalid user bob from 10.9.8.7");
+        assert_eq!(b, c);
+        assert_eq!(text(&m, b), "Invalid user <*> from <*>");
+        let d = m.add("Invalid user carol from 10.9.8.8");
+        assert_eq!(b, d);
+        assert_eq!(m.template(b).unwrap().id, b);
+        // Once one word position has become a wildcard, a second differing word starts a new
+        // template instead of eroding this one.
+        let e = m.add("Invalid group alice from 10.1.2.3");
+        assert_ne!(b, e);
+        assert_eq!(text(&m, b), "Invalid user <*> from <*>");
+    }
+
+    #[test]
+    fn variable_lists_and_units_do_not_split_templates() {
+        let mut m = TemplateMiner::default();
+        let a = m.add("BLOCK* ask 10.250.17.177:50010 to delete blk_-857 blk_912 blk_-439");
+        let b = m.add("BLOCK* ask 10.251.1.5:50010 to delete blk_1");
+        assert_eq!(a, b);
+        let c = m.add("stored (estimated size 5.2 KB, free 1.1 GB)");
+        let d = m.add("stored (estimated size 300 bytes, free 16 MB)");
+        assert_eq!(c, d);
+        assert_eq!(text(&m, c), "stored (estimated size <*>, free <*>)");
+    }
+
+    #[test]
+    fn variable_summaries_report_top_values_with_a_bound() {
+        let cfg = MinerConfig {
+            max_samples_per_slot: 3,
+            ..MinerConfig::default()
+        };
+        let mut m = TemplateMiner::new(cfg);
+        let mut id = 0;
+        for i in 0..100 {
+            let table = if i % 4 == 0 { "users" } else { "orders" };
+            id = m.add(&format!(
+                "Put item into table {table} status={} took {i}ms",
+                if i % 10 == 0 { 500 } else { 200 }
+            ));
+        }
+        let t = m.template(id).unwrap();
+        assert_eq!(t.count(), 100);
+        assert_eq!(t.text(), "Put item into table <*> status=<*> took <*>");
+        let vars = t.variables();
+        assert_eq!(vars.len(), 3);
+        assert_eq!(vars[0].position, 0);
+        assert_eq!(vars[0].token_index, 4);
+        assert_eq!(vars[0].top_values[0], ("orders".to_owned(), 75));
+        assert_eq!(vars[0].top_values[1], ("users".to_owned(), 25));
+        assert!(!vars[0].distinct_overflow);
+        // `status=<*>` reports the value without its key.
+        assert_eq!(vars[1].top_values[0], ("200".to_owned(), 90));
+        assert_eq!(vars[1].top_values[1], ("500".to_owned(), 10));
+        // 100 distinct durations, at most 3 kept.
+        assert_eq!(vars[2].top_values.len(), 3);
+        assert!(vars[2].distinct_overflow);
+        assert!(vars[2].top_values.iter().all(|(v, _)| v.ends_with("ms")));
+    }
+
+    #[test]
+    fn template_cap_sends_new_shapes_to_other() {
+        let cfg = MinerConfig {
+            max_templates: 2,
+            ..MinerConfig::default()
+        };
+        let mut m = TemplateMiner::new(cfg);
+        let a = m.add("alpha beta gamma");
+        let b = m.add("one two");
+        let c = m.add("completely different shape here now");
+        let d = m.add("yet another");
+        assert_ne!(a, OTHER_TEMPLATE_ID);
+        assert_ne!(b, OTHER_TEMPLATE_ID);
+        assert_eq!(c, OTHER_TEMPLATE_ID);
+        assert_eq!(d, OTHER_TEMPLATE_ID);
+        // Known shapes still match their templates.
+        assert_eq!(m.add("alpha beta gamma"), a);
+        let other = m.template(OTHER_TEMPLATE_ID).unwrap();
+        assert_eq!(other.text(), "<other>");
+        assert_eq!(other.count(), 2);
+        assert!(other.variables().is_empty());
+        assert_eq!(m.len(), 3);
+        assert_eq!(m.templates().count(), 3);
+        for i in 0..1000 {
+            m.add(&format!("shape{i} word{i}x y z"));
+        }
+        assert_eq!(
+            m.templates().filter(|t| t.id != OTHER_TEMPLATE_ID).count(),
+            2
+        );
+    }
+
+    #[test]
+    fn odd_inputs_never_panic() {
+        let mut m = TemplateMiner::default();
+        assert!(m.is_empty());
+        let e = m.add("");
+        assert_eq!(m.add("   \t  "), e);
+        assert_eq!(text(&m, e), "");
+        let long_line = "word 123 ".repeat(50_000);
+        let l = m.add(&long_line);
+        assert!(m.template(l).unwrap().tokens().count() <= MinerConfig::default().max_tokens);
+        let huge_token = "x".repeat(1 << 20);
+        let h = m.add(&huge_token);
+        assert_eq!(text(&m, h), "<*>");
+        let v = &m.template(h).unwrap().variables()[0].top_values;
+        assert!(v[0].0.len() <= MinerConfig::default().max_value_len);
+        let j1 = m.add("ユーザー 田中 がログインしました 時刻=12:30");
+        let j2 = m.add("ユーザー 佐藤 がログインしました 時刻=13:45");
+        assert_eq!(j1, j2);
+        assert_eq!(text(&m, j1), "ユーザー <*> がログインしました 時刻=<*>");
+        let vars = m.template(j1).unwrap().variables();
+        assert_eq!(vars[0].top_values.len(), 2);
+        for s in [
+            "=",
+            "==",
+            "\"",
+            "\":",
+            "<*>",
+            "<*",
+            "0x",
+            "-",
+            "[",
+            "a=\"",
+            "::::",
+            "/",
+            "é=1,ü=2",
+            "\u{feff}1",
+        ] {
+            m.add(s);
+            m.add(&format!("{s} {s} {s}"));
+        }
+        let truncated = MinerConfig {
+            max_value_len: 5,
+            ..MinerConfig::default()
+        };
+        let mut m2 = TemplateMiner::new(truncated);
+        let t = m2.add("id=ああああああ");
+        m2.add("id=いいいいいい");
+        let v = &m2.template(t).unwrap().variables()[0].top_values;
+        assert!(v.iter().all(|(s, _)| s.len() <= 5));
+        assert!(m.template(9999).is_none());
+    }
+
+    #[test]
+    fn templates_iterates_in_id_order() {
+        let mut m = TemplateMiner::default();
+        m.add("first message");
+        m.add("second one here");
+        let ids: Vec<TemplateId> = m.templates().map(|t| t.id).collect();
+        assert_eq!(ids, vec![1, 2]);
+    }
+}
