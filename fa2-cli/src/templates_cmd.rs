@@ -21,6 +21,61 @@ pub struct TemplatesArgs {
     assignments: bool,
 }
 
+/// Bytes per block handed to the miner.
+const BLOCK: usize = 4 << 20;
+
+/// Sends the input as blocks that end at a line break (the last one without it).
+fn read_blocks(
+    mut reader: Box<dyn BufRead + Send>,
+    tx: &std::sync::mpsc::SyncSender<std::io::Result<Vec<u8>>>,
+) {
+    let mut carry: Vec<u8> = Vec::new();
+    loop {
+        let mut block = std::mem::take(&mut carry);
+        block.reserve(BLOCK);
+        let target = block.len() + BLOCK;
+        let mut eof = false;
+        while block.len() < target {
+            match reader.fill_buf() {
+                Ok([]) => {
+                    eof = true;
+                    break;
+                }
+                Ok(buf) => {
+                    let n = buf.len();
+                    block.extend_from_slice(buf);
+                    reader.consume(n);
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => {
+                    let _ = tx.send(Err(e));
+                    return;
+                }
+            }
+        }
+        if !eof {
+            // keep the partial last line for the next block
+            match block.iter().rposition(|&b| b == b'\n') {
+                Some(i) => carry = block.split_off(i + 1),
+                None => {
+                    // one line longer than a block: keep reading until it ends
+                    carry = block;
+                    continue;
+                }
+            }
+            block.pop();
+        } else if block.last() == Some(&b'\n') {
+            block.pop();
+        }
+        if !(eof && block.is_empty()) && tx.send(Ok(block)).is_err() {
+            return;
+        }
+        if eof {
+            return;
+        }
+    }
+}
+
 pub fn run(args: TemplatesArgs) -> Result<(), CliError> {
     if !args.input.is_file() {
         return Err(usage(format!(
@@ -28,28 +83,34 @@ pub fn run(args: TemplatesArgs) -> Result<(), CliError> {
             args.input.display()
         )));
     }
-    let mut reader = fa2_core::telemetry::files::open_text(&args.input)
+    let reader = fa2_core::telemetry::files::open_text(&args.input)
         .map_err(|e| usage(format!("cannot read {}: {e}", args.input.display())))?;
+    // Reading (and gunzipping) runs on its own thread, one block of whole lines at a time, so
+    // that the miner's thread does nothing but split and mine.
+    let (tx, rx) = std::sync::mpsc::sync_channel::<std::io::Result<Vec<u8>>>(4);
+    let path = args.input.clone();
+    let reader_thread = std::thread::spawn(move || read_blocks(reader, &tx));
     let mut miner = TemplateMiner::new(MinerConfig::default());
     let mut ids: Vec<TemplateId> = Vec::new();
-    let mut buf = Vec::with_capacity(4096);
-    loop {
-        buf.clear();
-        let n = reader.read_until(b'\n', &mut buf).map_err(|e| {
-            CliError::Failure(anyhow::anyhow!("reading {}: {e}", args.input.display()))
-        })?;
-        if n == 0 {
-            break;
-        }
-        while matches!(buf.last(), Some(b'\n' | b'\r')) {
-            buf.pop();
-        }
-        let line = String::from_utf8_lossy(&buf);
-        let id = miner.add(&line);
-        if args.assignments {
-            ids.push(id);
+    for block in rx {
+        let block = block
+            .map_err(|e| CliError::Failure(anyhow::anyhow!("reading {}: {e}", path.display())))?;
+        let mut mine = |line: &str| {
+            let id = miner.add(line.strip_suffix('\r').unwrap_or(line));
+            if args.assignments {
+                ids.push(id);
+            }
+        };
+        // Validating a whole block at once is much faster than line by line; only a block
+        // with invalid UTF-8 is decoded lossily, line by line.
+        match std::str::from_utf8(&block) {
+            Ok(text) => text.split('\n').for_each(&mut mine),
+            Err(_) => block
+                .split(|&b| b == b'\n')
+                .for_each(|raw| mine(&String::from_utf8_lossy(raw))),
         }
     }
+    let _ = reader_thread.join();
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::with_capacity(1 << 16, stdout.lock());
     let write_err = |e: std::io::Error| CliError::Failure(anyhow::anyhow!("writing output: {e}"));

@@ -100,11 +100,26 @@ const OPENERS: &[u8] = b"([{<\"'`";
 const CLOSERS: &[u8] = b")]}>\"'`,;:.!?";
 
 impl Tokenizer {
-    /// Tokenizes and masks `line`, keeping at most `max_tokens` tokens (the last one then
-    /// absorbs the rest of the line as a wildcard so that long lines stay bounded).
-    pub(crate) fn run(&mut self, line: &str, max_tokens: usize) {
+    /// Empties the buffers, keeping their capacity.
+    pub(crate) fn clear(&mut self) {
         self.masked.clear();
         self.tokens.clear();
+    }
+
+    /// Tokenizes and masks `line` into emptied buffers; see [`Tokenizer::append`].
+    #[cfg(test)]
+    pub(crate) fn run(&mut self, line: &str, max_tokens: usize) {
+        self.clear();
+        self.append(line, max_tokens);
+    }
+
+    /// Tokenizes and masks `line`, appending its masked text and tokens after those already
+    /// buffered (earlier lines are never touched) and keeping at most `max_tokens` tokens (the
+    /// last one then absorbs the rest of the line as a wildcard so that long lines stay
+    /// bounded). Token `raw` spans are relative to `line`, `masked` spans index the whole
+    /// buffer. Returns the index of the line's first token in `tokens`.
+    pub(crate) fn append(&mut self, line: &str, max_tokens: usize) -> usize {
+        let first = self.tokens.len();
         let bytes = line.as_bytes();
         let max_tokens = max_tokens.max(1);
         let mut i = 0;
@@ -121,7 +136,8 @@ impl Tokenizer {
                 i += 1;
             }
             let mstart = self.masked.len();
-            let (raw_end, kind) = if self.tokens.len() + 1 == max_tokens && i < bytes.len() {
+            let (raw_end, kind) = if self.tokens.len() - first + 1 == max_tokens && i < bytes.len()
+            {
                 self.masked.push_str(WILDCARD);
                 (bytes.len(), Kind::Masked)
             } else {
@@ -151,7 +167,7 @@ impl Tokenizer {
             } else {
                 kind
             };
-            if self.merge_into_previous(line, start, raw_end, mstart, kind) {
+            if self.merge_into_previous(first, line, start, raw_end, mstart, kind) {
                 if raw_end == bytes.len() {
                     break;
                 }
@@ -172,6 +188,7 @@ impl Tokenizer {
                 break;
             }
         }
+        first
     }
 
     /// Folds the token just masked at `mstart..` into the previous token when both are
@@ -179,13 +196,15 @@ impl Tokenizer {
     /// unit of a number (`5.2 KB`), so that list lengths and units do not split templates.
     fn merge_into_previous(
         &mut self,
+        first: usize,
         line: &str,
         start: usize,
         end: usize,
         mstart: usize,
         kind: Kind,
     ) -> bool {
-        let Some(prev) = self.tokens.last().copied() else {
+        // Only tokens of the current line (from `first` on) may absorb this one.
+        let Some(prev) = self.tokens.get(first..).and_then(<[Token]>::last).copied() else {
             return false;
         };
         let cur_masked = &self.masked[mstart..];
@@ -236,6 +255,7 @@ impl Tokenizer {
         true
     }
 
+    #[cfg(test)]
     pub(crate) fn masked_token(&self, t: &Token) -> &str {
         self.masked.get(t.masked.0..t.masked.1).unwrap_or("")
     }

@@ -1,6 +1,6 @@
 //! Measures Loghub grouping accuracy (GA) of the default miner configuration.
 //!
-//! Usage: `cargo run --release -p fa2-template --example loghub_ga -- DIR [--verbose]`
+//! Usage: `cargo run --release -p fa2-benches --bin loghub-ga -- DIR [--verbose]`
 //! where DIR holds `*_2k.log_structured.csv` files. A line is correct when the set of lines
 //! sharing its predicted template equals the set sharing its ground-truth `EventId`.
 

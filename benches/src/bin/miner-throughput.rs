@@ -1,6 +1,6 @@
 //! Single-threaded throughput benchmark of [`TemplateMiner::add`].
 //!
-//! Usage: `cargo run --release -p fa2-template --example throughput -- [FILE] [--lines N] [--write OUT]`
+//! Usage: `cargo run --release -p fa2-benches --bin miner-throughput -- [FILE] [--lines N] [--write OUT]`
 //!
 //! Without FILE it generates N (default 1,000,000) Loghub-like messages in memory from a set of
 //! built-in shapes, filling variables with pseudo-random numbers, ids, IPs, hex, paths and names
