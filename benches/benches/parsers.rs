@@ -95,6 +95,38 @@ fn parsers(c: &mut Criterion) {
         &gzip(ct.as_bytes()),
         20_000,
     );
+    let ins = fa2_benches::insights_results(5, n, START * 1000);
+    bench_file(
+        c,
+        "insights_results_100k",
+        "payments.insights.json",
+        ins.as_bytes(),
+        n as u64,
+    );
+    let fh = fa2_benches::firehose(6, n, START * 1000);
+    bench_file(
+        c,
+        "firehose_100k_gz",
+        "firehose-1",
+        &gzip(fh.as_bytes()),
+        n as u64,
+    );
+    let xs = fa2_benches::trace_summaries(7, 20_000, START);
+    bench_file(
+        c,
+        "xray_summaries_20k",
+        "summaries.json",
+        xs.as_bytes(),
+        20_000,
+    );
+    let md = fa2_benches::metric_data(8, 100, 1440, START);
+    bench_file(
+        c,
+        "metric_data_144k_points",
+        "metrics.json",
+        md.as_bytes(),
+        144_000,
+    );
 }
 
 criterion_group!(benches, parsers);

@@ -199,6 +199,121 @@ pub fn cloudtrail(seed: u64, n: usize, start_epoch: i64) -> String {
     out
 }
 
+/// `aws logs get-query-results` output with `n` rows of JSON-structured messages.
+pub fn insights_results(seed: u64, n: usize, start_ms: i64) -> String {
+    let mut rng = Rng::new(seed);
+    let mut out = String::from("{\"results\": [");
+    for i in 0..n {
+        if i > 0 {
+            out.push_str(", ");
+        }
+        let t = fa2_core::time::from_millis(start_ms + i as i64 * 100).unwrap_or_default();
+        let msg = format!(
+            "{{\"level\": \"info\", \"msg\": \"payment authorized\", \"orderId\": {}, \"latencyMs\": {}}}",
+            rng.below(90_000),
+            rng.below(500)
+        );
+        let _ = write!(
+            out,
+            "[{{\"field\": \"@timestamp\", \"value\": \"{}\"}}, {{\"field\": \"@message\", \"value\": {}}}, {{\"field\": \"@log\", \"value\": \"123456789012:/ecs/payments\"}}, {{\"field\": \"@logStream\", \"value\": \"payments/{}\"}}]",
+            t.format("%Y-%m-%d %H:%M:%S%.3f"),
+            serde_json::to_string(&msg).unwrap_or_default(),
+            i % 4
+        );
+    }
+    out.push_str("], \"status\": \"Complete\"}");
+    out
+}
+
+/// Firehose-delivered CloudWatch Logs subscription records, 100 events per record.
+pub fn firehose(seed: u64, n: usize, start_ms: i64) -> String {
+    let mut rng = Rng::new(seed);
+    let mut buf = String::new();
+    let mut out = String::new();
+    let mut i = 0;
+    while i < n {
+        out.push_str("{\"messageType\": \"DATA_MESSAGE\", \"owner\": \"123456789012\", \"logGroup\": \"/ecs/checkout-api\", \"logStream\": \"checkout/1\", \"subscriptionFilters\": [\"to-s3\"], \"logEvents\": [");
+        for j in 0..100.min(n - i) {
+            message(&mut rng, &mut buf);
+            if j > 0 {
+                out.push_str(", ");
+            }
+            let _ = write!(
+                out,
+                "{{\"id\": \"{i}\", \"timestamp\": {}, \"message\": {}}}",
+                start_ms + i as i64 * 100,
+                serde_json::to_string(&buf).unwrap_or_default()
+            );
+            i += 1;
+        }
+        out.push_str("]}");
+    }
+    out
+}
+
+/// `aws xray get-trace-summaries` output with `n` summaries, 1 in 10 with a fault root cause.
+pub fn trace_summaries(seed: u64, n: usize, start_epoch: i64) -> String {
+    let mut rng = Rng::new(seed);
+    let mut out = String::from("{\"TraceSummaries\": [");
+    for i in 0..n {
+        if i > 0 {
+            out.push_str(", ");
+        }
+        let fault = rng.below(10) == 0;
+        let causes = if fault {
+            "[{\"Services\": [{\"Name\": \"DynamoDB\", \"Type\": \"remote\", \"EntityPath\": [{\"Name\": \"orders-fn\", \"Exceptions\": [], \"Remote\": false}, {\"Name\": \"DynamoDB\", \"Exceptions\": [{\"Name\": \"ProvisionedThroughputExceededException\", \"Message\": \"exceeded\"}], \"Remote\": true}]}], \"ClientImpacting\": true}]"
+        } else {
+            "[]"
+        };
+        let _ = write!(
+            out,
+            "{{\"Id\": \"1-{:08x}-{:024x}\", \"StartTime\": {}.{:03}, \"Duration\": 0.0{}, \"ResponseTime\": 0.0{}, \"HasFault\": {fault}, \"HasError\": false, \"HasThrottle\": false, \"Http\": {{\"HttpURL\": \"https://shop.example.com/api/orders\", \"HttpStatus\": {}, \"HttpMethod\": \"POST\"}}, \"ServiceIds\": [{{\"Name\": \"orders-fn\"}}], \"EntryPoint\": {{\"Name\": \"orders-fn\"}}, \"FaultRootCauses\": {causes}, \"ErrorRootCauses\": []}}",
+            start_epoch + i as i64,
+            rng.next_u64() as u128,
+            start_epoch + i as i64,
+            rng.below(1000),
+            rng.below(100),
+            rng.below(100),
+            if fault { 500 } else { 200 }
+        );
+    }
+    out.push_str("]}");
+    out
+}
+
+/// `aws cloudwatch get-metric-data` output: `series` series of `points` one-minute points.
+pub fn metric_data(seed: u64, series: usize, points: usize, start_epoch: i64) -> String {
+    let mut rng = Rng::new(seed);
+    let mut out = String::from("{\"MetricDataResults\": [");
+    for s in 0..series {
+        if s > 0 {
+            out.push_str(", ");
+        }
+        let stamps: Vec<String> = (0..points)
+            .map(|p| {
+                format!(
+                    "\"{}\"",
+                    fa2_core::time::rfc3339(
+                        fa2_core::time::from_millis((start_epoch + p as i64 * 60) * 1000)
+                            .unwrap_or_default()
+                    )
+                )
+            })
+            .collect();
+        let values: Vec<String> = (0..points)
+            .map(|_| format!("{}.5", rng.below(100)))
+            .collect();
+        let _ = write!(
+            out,
+            "{{\"Id\": \"m{s}\", \"Label\": \"Metric{s}\", \"Timestamps\": [{}], \"Values\": [{}], \"StatusCode\": \"Complete\"}}",
+            stamps.join(", "),
+            values.join(", ")
+        );
+    }
+    out.push_str("], \"Messages\": []}");
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

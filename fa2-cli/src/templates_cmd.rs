@@ -3,9 +3,10 @@
 
 use crate::{CliError, usage};
 use clap::Args;
-use fa2_template::{MinerConfig, TemplateId, TemplateMiner};
+use fa2_template::{MinerConfig, PreparedBatch, TemplateId, TemplateMiner};
 use std::io::{BufRead, Write};
 use std::path::PathBuf;
+use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 
 #[derive(Args, Debug)]
 #[command(
@@ -24,10 +25,16 @@ pub struct TemplatesArgs {
 /// Bytes per block handed to the miner.
 const BLOCK: usize = 4 << 20;
 
-/// Sends the input as blocks that end at a line break (the last one without it).
+/// Lines per prepared batch.
+const BATCH_LINES: usize = 4096;
+/// Batches in flight between the two threads.
+const BATCHES: usize = 3;
+
+/// Hands the input to `each` as blocks that end at a line break (the last one without it);
+/// stops when `each` returns false.
 fn read_blocks(
     mut reader: Box<dyn BufRead + Send>,
-    tx: &std::sync::mpsc::SyncSender<std::io::Result<Vec<u8>>>,
+    mut each: impl FnMut(std::io::Result<Vec<u8>>) -> bool,
 ) {
     let mut carry: Vec<u8> = Vec::new();
     loop {
@@ -48,7 +55,7 @@ fn read_blocks(
                 }
                 Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
                 Err(e) => {
-                    let _ = tx.send(Err(e));
+                    each(Err(e));
                     return;
                 }
             }
@@ -67,12 +74,55 @@ fn read_blocks(
         } else if block.last() == Some(&b'\n') {
             block.pop();
         }
-        if !(eof && block.is_empty()) && tx.send(Ok(block)).is_err() {
+        if eof && block.is_empty() {
             return;
         }
-        if eof {
+        if !each(Ok(block)) || eof {
             return;
         }
+    }
+}
+
+/// The reader thread: blocks → lines → prepared batches.
+fn prepare(
+    reader: Box<dyn BufRead + Send>,
+    config: &MinerConfig,
+    full: &SyncSender<std::io::Result<PreparedBatch>>,
+    empty: &Receiver<PreparedBatch>,
+) {
+    let Ok(mut batch) = empty.recv() else { return };
+    batch.clear();
+    let mut failed = false;
+    read_blocks(reader, |block| {
+        let block = match block {
+            Ok(b) => b,
+            Err(e) => {
+                failed = true;
+                let _ = full.send(Err(e));
+                return false;
+            }
+        };
+        let mut push = |line: &str| -> bool {
+            batch.push(line.strip_suffix('\r').unwrap_or(line), config);
+            if batch.len() < BATCH_LINES {
+                return true;
+            }
+            let Ok(next) = empty.recv() else { return false };
+            let done = std::mem::replace(&mut batch, next);
+            batch.clear();
+            full.send(Ok(done)).is_ok()
+        };
+        // Validating a whole block at once is much faster than line by line; only a block
+        // with invalid UTF-8 is decoded lossily, line by line.
+        match std::str::from_utf8(&block) {
+            Ok(text) => text.split('\n').all(&mut push),
+            Err(_) => block
+                .split(|&b| b == b'\n')
+                .all(|raw| push(&String::from_utf8_lossy(raw))),
+        }
+    });
+    if !failed && !batch.is_empty() {
+        let _ = full.send(Ok(batch));
     }
 }
 
@@ -85,30 +135,29 @@ pub fn run(args: TemplatesArgs) -> Result<(), CliError> {
     }
     let reader = fa2_core::telemetry::files::open_text(&args.input)
         .map_err(|e| usage(format!("cannot read {}: {e}", args.input.display())))?;
-    // Reading (and gunzipping) runs on its own thread, one block of whole lines at a time, so
-    // that the miner's thread does nothing but split and mine.
-    let (tx, rx) = std::sync::mpsc::sync_channel::<std::io::Result<Vec<u8>>>(4);
+    // Two threads: one reads (and gunzips), splits, tokenizes and masks lines into batches,
+    // the other assigns them to templates; emptied batches go back for reuse.
+    let config = MinerConfig::default();
+    let (full_tx, full_rx) = sync_channel::<std::io::Result<PreparedBatch>>(BATCHES);
+    let (empty_tx, empty_rx) = sync_channel::<PreparedBatch>(BATCHES);
+    for _ in 0..BATCHES {
+        let _ = empty_tx.send(PreparedBatch::new());
+    }
     let path = args.input.clone();
-    let reader_thread = std::thread::spawn(move || read_blocks(reader, &tx));
-    let mut miner = TemplateMiner::new(MinerConfig::default());
+    let prep_config = config.clone();
+    let reader_thread =
+        std::thread::spawn(move || prepare(reader, &prep_config, &full_tx, &empty_rx));
+    let mut miner = TemplateMiner::new(config);
     let mut ids: Vec<TemplateId> = Vec::new();
-    for block in rx {
-        let block = block
+    let mut batch_ids: Vec<TemplateId> = Vec::with_capacity(BATCH_LINES);
+    for batch in full_rx {
+        let batch = batch
             .map_err(|e| CliError::Failure(anyhow::anyhow!("reading {}: {e}", path.display())))?;
-        let mut mine = |line: &str| {
-            let id = miner.add(line.strip_suffix('\r').unwrap_or(line));
-            if args.assignments {
-                ids.push(id);
-            }
-        };
-        // Validating a whole block at once is much faster than line by line; only a block
-        // with invalid UTF-8 is decoded lossily, line by line.
-        match std::str::from_utf8(&block) {
-            Ok(text) => text.split('\n').for_each(&mut mine),
-            Err(_) => block
-                .split(|&b| b == b'\n')
-                .for_each(|raw| mine(&String::from_utf8_lossy(raw))),
+        miner.add_batch(&batch, &mut batch_ids);
+        if args.assignments {
+            ids.extend_from_slice(&batch_ids);
         }
+        let _ = empty_tx.send(batch);
     }
     let _ = reader_thread.join();
     let stdout = std::io::stdout();

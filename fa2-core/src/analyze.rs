@@ -431,3 +431,258 @@ impl CollectSummary {
         CollectSummary::default()
     }
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use crate::error::LlmError;
+    use crate::llm::{Analysis, Confidence, Hypothesis, LlmResponse};
+    use crate::record::LogEvent;
+    use crate::telemetry::{FileFormat, Locator, Reproduction};
+    use async_trait::async_trait;
+
+    /// A backend that answers with a fixed result and checks the request it gets.
+    struct ScriptedBackend {
+        name: &'static str,
+        window: usize,
+        answer: fn(&LlmRequest) -> Result<LlmResponse, LlmError>,
+    }
+
+    #[async_trait]
+    impl LlmBackend for ScriptedBackend {
+        fn name(&self) -> &str {
+            self.name
+        }
+
+        fn model(&self) -> &str {
+            "test-model"
+        }
+
+        fn context_window(&self) -> usize {
+            self.window
+        }
+
+        async fn complete(&self, req: LlmRequest) -> Result<LlmResponse, LlmError> {
+            (self.answer)(&req)
+        }
+
+        async fn stream(
+            &self,
+            req: LlmRequest,
+            on_delta: &mut (dyn for<'d> FnMut(&'d str) + Send),
+        ) -> Result<LlmResponse, LlmError> {
+            on_delta("{\"summary\"");
+            (self.answer)(&req)
+        }
+    }
+
+    /// A source that emits `n` error lines, then behaves as told.
+    struct ScriptedSource {
+        name: String,
+        lines: usize,
+        then: Then,
+    }
+
+    enum Then {
+        Finish,
+        Fail,
+        Hang,
+    }
+
+    #[async_trait]
+    impl TelemetrySource for ScriptedSource {
+        fn name(&self) -> &str {
+            &self.name
+        }
+
+        async fn collect(
+            &self,
+            q: &SourceQuery,
+            sink: &mut dyn RecordSink,
+        ) -> Result<CollectSummary, SourceError> {
+            let origin = sink.register_origin(Origin {
+                source: self.name.clone(),
+                kind: crate::record::RecordKind::Logs,
+                locator: Locator::File {
+                    path: "app.log".into(),
+                    format: FileFormat::PlainLog,
+                    gzip: false,
+                },
+            });
+            for i in 0..self.lines {
+                sink.accept(
+                    origin,
+                    Record::Log(LogEvent {
+                        ts: q.window.start + chrono::Duration::seconds(60 + i as i64),
+                        group: Arc::from("app"),
+                        stream: None,
+                        message: format!(
+                            "ERROR payment failed for order {i}: card processor timeout"
+                        ),
+                    }),
+                )?;
+            }
+            match self.then {
+                Then::Finish => Ok(CollectSummary {
+                    statuses: vec![SourceStatus {
+                        name: self.name.clone(),
+                        kind: "logs".into(),
+                        status: SourceState::Ok,
+                        records: self.lines as u64,
+                        error: None,
+                        counts: BTreeMap::new(),
+                        parts: None,
+                    }],
+                }),
+                Then::Fail => Err(SourceError::Unavailable("access denied by the test".into())),
+                Then::Hang => {
+                    tokio::time::sleep(Duration::from_secs(3600)).await;
+                    Ok(CollectSummary::default())
+                }
+            }
+        }
+
+        fn reproduce(&self, _q: &SourceQuery) -> Vec<Reproduction> {
+            Vec::new()
+        }
+    }
+
+    fn request() -> AnalysisRequest {
+        let s = crate::time::parse_timestamp("2024-08-16T11:19:00Z").unwrap();
+        AnalysisRequest::new("payments fail", s, s + chrono::Duration::minutes(30)).unwrap()
+    }
+
+    fn analyzer(sources: Vec<Arc<dyn TelemetrySource>>, backend: Arc<dyn LlmBackend>) -> Analyzer {
+        Analyzer {
+            sources,
+            backend,
+            renderer: Arc::new(PromptRenderer::new(None).unwrap()),
+            redactor: Arc::new(Redactor::builtin()),
+            options: AnalyzeOptions {
+                source_timeout: Duration::from_millis(300),
+                deadline: Duration::from_secs(20),
+                ..AnalyzeOptions::default()
+            },
+        }
+    }
+
+    fn source(name: &str, lines: usize, then: Then) -> Arc<dyn TelemetrySource> {
+        Arc::new(ScriptedSource {
+            name: name.into(),
+            lines,
+            then,
+        })
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn failing_and_hanging_sources_are_reported_and_the_rest_goes_on() {
+        let a = analyzer(
+            vec![
+                source("good", 50, Then::Finish),
+                source("broken", 3, Then::Fail),
+                source("slow", 4, Then::Hang),
+            ],
+            Arc::new(OfflineAnalyzer),
+        );
+        let out = a.run(&request(), no_progress()).await.unwrap();
+        let st = |n: &str| {
+            out.report
+                .sources
+                .iter()
+                .find(|s| s.name == n)
+                .unwrap()
+                .clone()
+        };
+        assert_eq!(st("good").status, SourceState::Ok);
+        let broken = st("broken");
+        assert_eq!(broken.status, SourceState::Error);
+        assert!(broken.error.unwrap().contains("access denied"));
+        let slow = st("slow");
+        assert_eq!(slow.status, SourceState::Error);
+        assert!(slow.error.unwrap().contains("timed out"));
+        assert_eq!(
+            slow.records, 4,
+            "records read before the timeout are counted"
+        );
+        // the partial records of the failed sources are used too
+        assert_eq!(out.report.evidence[0].count, 57);
+        assert!(!out.report.hypotheses.is_empty());
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn llm_failure_falls_back_to_the_offline_analyzer() {
+        let b = ScriptedBackend {
+            name: "bedrock",
+            window: 200_000,
+            answer: |_| {
+                Err(LlmError::Request(
+                    "ThrottlingException after 3 retries".into(),
+                ))
+            },
+        };
+        let out = analyzer(vec![source("good", 20, Then::Finish)], Arc::new(b))
+            .run(&request(), no_progress())
+            .await
+            .unwrap();
+        assert_eq!(out.report.llm.backend, "bedrock");
+        assert!(
+            out.report
+                .llm
+                .error
+                .as_deref()
+                .unwrap()
+                .contains("ThrottlingException")
+        );
+        assert!(!out.report.hypotheses.is_empty(), "offline answer");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn invented_citations_are_flagged_and_truncation_reported() {
+        let b = ScriptedBackend {
+            name: "openai",
+            window: 8_000,
+            answer: |req| {
+                // the prompt fits the model's window minus the answer
+                assert!(
+                    crate::tokens::estimate_tokens(&req.system)
+                        + crate::tokens::estimate_tokens(&req.user)
+                        <= 8_000 - 4096
+                );
+                Ok(LlmResponse {
+                    analysis: Analysis {
+                        summary: "Card processor timeouts [E1], see also [E42]".into(),
+                        hypotheses: vec![Hypothesis {
+                            title: "processor down".into(),
+                            confidence: Confidence::Medium,
+                            evidence: vec!["E1".into(), "E99".into()],
+                            explanation: "x".into(),
+                        }],
+                        ..Analysis::default()
+                    },
+                    model: "gpt".into(),
+                    truncated: true,
+                })
+            },
+        };
+        let deltas = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let d2 = deltas.clone();
+        let progress: ProgressFn = Arc::new(move |p| {
+            if let Progress::LlmDelta(t) = p {
+                d2.lock().unwrap().push(t.clone());
+            }
+        });
+        let out = analyzer(vec![source("good", 20, Then::Finish)], Arc::new(b))
+            .run(&request(), progress)
+            .await
+            .unwrap();
+        assert_eq!(
+            out.report.llm.unknown_citations,
+            vec!["E42".to_string(), "E99".to_string()]
+        );
+        assert_eq!(out.report.hypotheses[0].evidence, vec!["E1".to_string()]);
+        assert!(out.report.llm.truncated);
+        assert!(out.report.llm.error.is_none());
+        assert_eq!(deltas.lock().unwrap().as_slice(), ["{\"summary\""]);
+    }
+}

@@ -226,6 +226,30 @@ pub fn rank(items: &mut [Evidence]) {
     }
 }
 
+/// A strongly anomalous item for tests of the stages after distillation.
+#[cfg(test)]
+pub(crate) fn test_item(
+    id: &str,
+    kind: EvidenceKind,
+    title: &str,
+    score: f64,
+    onset: &str,
+) -> Evidence {
+    let mut e = Evidence::new(kind, "files:x", title);
+    e.id = id.into();
+    e.score = score;
+    e.count = 10;
+    e.onset = crate::time::parse_timestamp(onset);
+    e.signal = Signal {
+        severity: 0.9,
+        anomaly: 0.9,
+        proximity: 1.0,
+        z: 10.0,
+        new: true,
+    };
+    e
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -38,11 +38,26 @@ pub(crate) fn hash_bytes(bytes: &[u8]) -> u64 {
     }
     let rest = chunks.remainder();
     if !rest.is_empty() {
-        let mut w = [0u8; 8];
-        w[..rest.len()].copy_from_slice(rest);
-        h = mix(h, u64::from_le_bytes(w));
+        h = mix(h, tail_word(rest));
     }
     h
+}
+
+/// Packs 1..=7 bytes into a word that is unique for a given length, with two overlapping
+/// 4-byte loads or three single-byte loads: copying them into a zeroed buffer instead costs a
+/// `memcpy` call and a store-forwarding stall on nearly every token.
+#[inline]
+fn tail_word(rest: &[u8]) -> u64 {
+    let n = rest.len();
+    if n >= 4 {
+        let mut lo = [0u8; 4];
+        let mut hi = [0u8; 4];
+        lo.copy_from_slice(&rest[..4]);
+        hi.copy_from_slice(&rest[n - 4..]);
+        u64::from(u32::from_le_bytes(lo)) | (u64::from(u32::from_le_bytes(hi)) << 32)
+    } else {
+        u64::from(rest[0]) | (u64::from(rest[n / 2]) << 8) | (u64::from(rest[n - 1]) << 16)
+    }
 }
 
 /// Hasher for maps whose keys are already well-mixed `u64` hashes.
@@ -77,6 +92,15 @@ mod tests {
         assert_ne!(hash_bytes(b""), hash_bytes(b"\0"));
         assert_ne!(hash_bytes(b"12345678"), hash_bytes(b"123456789"));
         assert_eq!(hash_bytes(b"same"), hash_bytes(b"same"));
+        // Every byte of a 1..=7-byte tail matters.
+        for n in 1..=15usize {
+            let base: Vec<u8> = (0..n as u8).map(|b| b + b'a').collect();
+            for i in 0..n {
+                let mut other = base.clone();
+                other[i] ^= 1;
+                assert_ne!(hash_bytes(&base), hash_bytes(&other), "len {n} byte {i}");
+            }
+        }
     }
 
     #[test]

@@ -17,6 +17,11 @@
 //!    tokens can always differ. This is what lifts Loghub grouping accuracy from Drain's ~0.94
 //!    to ~0.98 with one configuration.
 //!
+//! Tokenizing and masking (step 1) is about half of the work and needs no miner state, so it
+//! can run on another thread: fill a [`PreparedBatch`] there and hand it to
+//! [`TemplateMiner::add_batch`], which gives exactly the results of calling
+//! [`TemplateMiner::add`] on the same lines in the same order.
+//!
 //! Template text uses a single untyped wildcard `<*>` (the Loghub/Drain convention); the
 //! concrete values behind each wildcard are summarised by [`Template::variables`].
 //! Ids never change once handed out, even when a template generalises.
@@ -173,6 +178,118 @@ fn wildcard_frame(token: &str) -> Option<(usize, usize)> {
     Some((first, token.len() - last))
 }
 
+/// Where one prepared line lives inside a tokenizer buffer.
+#[derive(Debug, Clone, Copy)]
+struct LineMeta {
+    /// Byte span of the raw line in [`PreparedBatch::raw`].
+    raw: (usize, usize),
+    /// Index span of the line's tokens.
+    tokens: (usize, usize),
+    /// Hash of the masked token sequence (the cache key).
+    seq: u64,
+}
+
+/// Borrowed view of one tokenized and masked line: everything the assignment stage reads.
+#[derive(Clone, Copy)]
+struct LineView<'a> {
+    /// The tokenizer's whole masked buffer; token `masked` spans index into it.
+    masked: &'a str,
+    tokens: &'a [Token],
+    /// The raw line; token `raw` spans index into it.
+    raw: &'a str,
+    seq: u64,
+}
+
+impl<'a> LineView<'a> {
+    fn masked_token(&self, t: &Token) -> &'a str {
+        self.masked.get(t.masked.0..t.masked.1).unwrap_or("")
+    }
+}
+
+/// Tokenizes and masks `line` after whatever `tok` already holds; returns the span of its
+/// tokens and the hash of its masked token sequence.
+fn prepare_line(tok: &mut Tokenizer, line: &str, max_tokens: usize) -> ((usize, usize), u64) {
+    let first = tok.append(line, max_tokens);
+    let tokens = &tok.tokens[first..];
+    let mut seq = mix(0x9e37_79b9_7f4a_7c15, tokens.len() as u64);
+    for t in tokens {
+        seq = mix(seq, t.hash);
+    }
+    ((first, tok.tokens.len()), hash::finish(seq))
+}
+
+/// Lines that have been tokenized and masked, ready for [`TemplateMiner::add_batch`].
+///
+/// This is the miner-independent half of [`TemplateMiner::add`]; it can be filled on one
+/// thread (it is `Send`) and assigned on another. All lines share a few flat buffers (raw
+/// text, masked text, tokens, per-line spans) that [`PreparedBatch::clear`] empties without
+/// freeing, so a recycled batch costs no allocation per line in steady state.
+#[derive(Debug, Default)]
+pub struct PreparedBatch {
+    tok: Tokenizer,
+    raw: String,
+    lines: Vec<LineMeta>,
+}
+
+impl PreparedBatch {
+    /// Creates an empty batch.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Removes every line, keeping the buffers for reuse.
+    pub fn clear(&mut self) {
+        self.tok.clear();
+        self.raw.clear();
+        self.lines.clear();
+    }
+
+    /// Tokenizes and masks one message (without its log header) and appends it.
+    ///
+    /// Only `config.max_tokens` is used; it must be the configuration of the miner that will
+    /// receive the batch for [`TemplateMiner::add_batch`] to match [`TemplateMiner::add`].
+    pub fn push(&mut self, line: &str, config: &MinerConfig) {
+        let start = self.raw.len();
+        self.raw.push_str(line);
+        let (tokens, seq) = prepare_line(&mut self.tok, line, config.max_tokens);
+        self.lines.push(LineMeta {
+            raw: (start, self.raw.len()),
+            tokens,
+            seq,
+        });
+    }
+
+    /// Number of lines pushed since the last [`PreparedBatch::clear`].
+    pub fn len(&self) -> usize {
+        self.lines.len()
+    }
+
+    /// True when no line has been pushed since the last [`PreparedBatch::clear`].
+    pub fn is_empty(&self) -> bool {
+        self.lines.is_empty()
+    }
+
+    /// The raw text of line `i`, as pushed.
+    pub fn line(&self, i: usize) -> Option<&str> {
+        let m = self.lines.get(i)?;
+        self.raw.get(m.raw.0..m.raw.1)
+    }
+
+    /// Bytes of raw text held (a cheap measure for sizing batches).
+    pub fn text_len(&self) -> usize {
+        self.raw.len()
+    }
+
+    fn view(&self, m: &LineMeta) -> LineView<'_> {
+        LineView {
+            masked: &self.tok.masked,
+            tokens: self.tok.tokens.get(m.tokens.0..m.tokens.1).unwrap_or(&[]),
+            raw: self.raw.get(m.raw.0..m.raw.1).unwrap_or(""),
+            seq: m.seq,
+        }
+    }
+}
+
 /// Streaming template miner; see the crate docs for the algorithm.
 #[derive(Debug)]
 pub struct TemplateMiner {
@@ -184,6 +301,7 @@ pub struct TemplateMiner {
     buckets: PreHashedMap<Vec<TemplateId>>,
     /// Hash of a masked token sequence -> template it resolved to.
     cache: PreHashedMap<TemplateId>,
+    /// Scratch buffers of [`TemplateMiner::add`] (one line at a time).
     tok: Tokenizer,
 }
 
@@ -213,25 +331,48 @@ impl TemplateMiner {
 
     /// Mines one message (without its log header) and returns its template id.
     pub fn add(&mut self, message: &str) -> TemplateId {
-        self.tok.run(message, self.config.max_tokens);
-        let tokens = &self.tok.tokens;
-        let mut seq = mix(0x9e37_79b9_7f4a_7c15, tokens.len() as u64);
-        for t in tokens {
-            seq = mix(seq, t.hash);
+        // Taking the scratch out lets `assign` borrow it while mutating the miner; an empty
+        // `Tokenizer` does not allocate.
+        let mut tok = std::mem::take(&mut self.tok);
+        tok.clear();
+        let ((first, end), seq) = prepare_line(&mut tok, message, self.config.max_tokens);
+        let id = self.assign(LineView {
+            masked: &tok.masked,
+            tokens: tok.tokens.get(first..end).unwrap_or(&[]),
+            raw: message,
+            seq,
+        });
+        self.tok = tok;
+        id
+    }
+
+    /// Mines every line of `batch` in order, exactly as [`TemplateMiner::add`] would, and
+    /// writes their template ids to `out` (cleared first; one id per line).
+    ///
+    /// The batch must have been filled with this miner's configuration
+    /// (see [`PreparedBatch::push`]).
+    pub fn add_batch(&mut self, batch: &PreparedBatch, out: &mut Vec<TemplateId>) {
+        out.clear();
+        out.reserve(batch.lines.len());
+        for m in &batch.lines {
+            out.push(self.assign(batch.view(m)));
         }
-        let seq = hash::finish(seq);
-        let id = match self.cache.get(&seq) {
+    }
+
+    /// The miner-state half of `add`: cache lookup, resolution and variable recording.
+    fn assign(&mut self, line: LineView<'_>) -> TemplateId {
+        let id = match self.cache.get(&line.seq) {
             Some(&id) => id,
             None => {
-                let id = self.resolve();
+                let id = self.resolve(line);
                 if self.cache.len() >= self.config.cache_capacity {
                     self.cache.clear();
                 }
-                self.cache.insert(seq, id);
+                self.cache.insert(line.seq, id);
                 id
             }
         };
-        self.record(id, message);
+        self.record(id, line);
         id
     }
 
@@ -260,8 +401,8 @@ impl TemplateMiner {
         self.len() == 0
     }
 
-    fn route_key(&self) -> u64 {
-        let tokens = &self.tok.tokens;
+    fn route_key(&self, line: LineView<'_>) -> u64 {
+        let tokens = line.tokens;
         let mut h = mix(0x2545_f491_4f6c_dd1d, tokens.len() as u64);
         // In one- and two-token messages a single differing word is half the message: too
         // little evidence of a shared event, so every plain word must match there.
@@ -277,9 +418,9 @@ impl TemplateMiner {
     }
 
     /// Finds or creates the template for the tokenized line (cache miss path).
-    fn resolve(&mut self) -> TemplateId {
-        let key = self.route_key();
-        let tokens = &self.tok.tokens;
+    fn resolve(&mut self, line: LineView<'_>) -> TemplateId {
+        let key = self.route_key(line);
+        let tokens = line.tokens;
         let mut best: Option<(f64, usize, TemplateId)> = None;
         if let Some(cands) = self.buckets.get(&key) {
             for &id in cands {
@@ -298,7 +439,7 @@ impl TemplateMiner {
             }
         }
         if let Some((_, _, id)) = best.filter(|b| b.0 >= self.config.similarity_threshold) {
-            self.generalize(id);
+            self.generalize(id, line);
             return id;
         }
         if self.templates.len() >= self.config.max_templates {
@@ -307,7 +448,7 @@ impl TemplateMiner {
         let id = TemplateId::try_from(self.templates.len() + 1).unwrap_or(TemplateId::MAX);
         let toks: Vec<Box<str>> = tokens
             .iter()
-            .map(|t| Box::from(self.tok.masked_token(t)))
+            .map(|t| Box::from(line.masked_token(t)))
             .collect();
         let hashes = tokens.iter().map(|t| t.hash).collect();
         let consts = tokens.iter().map(|t| !t.var).collect();
@@ -317,7 +458,7 @@ impl TemplateMiner {
     }
 
     /// Turns every position where the current line differs from template `id` into `<*>`.
-    fn generalize(&mut self, id: TemplateId) {
+    fn generalize(&mut self, id: TemplateId, line: LineView<'_>) {
         let Some(idx) = usize::try_from(id).ok().and_then(|i| i.checked_sub(1)) else {
             return;
         };
@@ -325,7 +466,7 @@ impl TemplateMiner {
             return;
         };
         let wild = hash_bytes(WILDCARD.as_bytes());
-        for (i, tok) in self.tok.tokens.iter().enumerate() {
+        for (i, tok) in line.tokens.iter().enumerate() {
             if i >= t.hashes.len() || t.hashes[i] == tok.hash || t.hashes[i] == wild {
                 continue;
             }
@@ -363,7 +504,7 @@ impl TemplateMiner {
         }
     }
 
-    fn record(&mut self, id: TemplateId, message: &str) {
+    fn record(&mut self, id: TemplateId, line: LineView<'_>) {
         let t = if id == OTHER_TEMPLATE_ID {
             &mut self.other
         } else {
@@ -378,10 +519,10 @@ impl TemplateMiner {
         };
         t.count += 1;
         for slot in &mut t.slots {
-            let Some(tok) = self.tok.tokens.get(slot.token) else {
+            let Some(tok) = line.tokens.get(slot.token) else {
                 continue;
             };
-            let raw = message.get(tok.raw.0..tok.raw.1).unwrap_or("");
+            let raw = line.raw.get(tok.raw.0..tok.raw.1).unwrap_or("");
             let v = strip_frame(raw, &t.tokens[slot.token], slot.prefix, slot.suffix);
             let v = truncate(v, self.config.max_value_len);
             slot.top.observe(
@@ -638,6 +779,222 @@ mod tests {
         let v = &m2.template(t).unwrap().variables()[0].top_values;
         assert!(v.iter().all(|(s, _)| s.len() <= 5));
         assert!(m.template(9999).is_none());
+    }
+
+    /// Lines from the tests above.
+    const CORPUS: &[&str] = &[
+        "Put item into table orders in 12ms request_id=3f2a9c1e-0b7d-4c2e-9f1a-2b3c4d5e6f70",
+        "Put item into table orders in 873ms request_id=11111111-2222-4333-8444-555555555555",
+        "Connection from 10.0.0.1:5432 closed after 3.5s",
+        "Connection from 192.168.10.77:80 closed after 12s",
+        "task_1 Task Transitioned from NEW to SCHEDULED",
+        "task_2 Task Transitioned from SCHEDULED to RUNNING",
+        "Command has completed successfully",
+        "Command has been aborted",
+        "Command has completed",
+        "removing echo",
+        "Invalid user alice from 10.1.2.3",
+        "Invalid user bob from 10.9.8.7",
+        "Invalid user carol from 10.9.8.8",
+        "Invalid group alice from 10.1.2.3",
+        "BLOCK* ask 10.250.17.177:50010 to delete blk_-857 blk_912 blk_-439",
+        "BLOCK* ask 10.251.1.5:50010 to delete blk_1",
+        "stored (estimated size 5.2 KB, free 1.1 GB)",
+        "stored (estimated size 300 bytes, free 16 MB)",
+        "alpha beta gamma",
+        "one two",
+        "completely different shape here now",
+        "yet another",
+        "",
+        "   \t  ",
+        "ユーザー 田中 がログインしました 時刻=12:30",
+        "ユーザー 佐藤 がログインしました 時刻=13:45",
+        "id=ああああああ",
+        "id=いいいいいい",
+        "first message",
+        "second one here",
+        "=",
+        "\":",
+        "<*> <*> <*>",
+        "é=1,ü=2",
+        "\u{feff}1",
+        "Fri Jul 22 10:00:01 2016 kernel: eth0 up",
+    ];
+
+    /// A deterministic mix of a few thousand lines: numbers, ids, IPs, JSON, Japanese, empty
+    /// and very long lines, with enough distinct shapes to create and generalise templates.
+    fn generated(n: usize) -> Vec<String> {
+        let mut x = 0x2545_f491_4f6c_dd1du64;
+        let mut next = move || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        let words = [
+            "orders", "users", "root", "alice", "bob", "NEW", "RUNNING", "DONE",
+        ];
+        let mut out = Vec::with_capacity(n);
+        for i in 0..n {
+            let r = next();
+            let w = words[(r % 8) as usize];
+            let v = words[((r >> 8) % 8) as usize];
+            let line = match (r >> 16) % 14 {
+                0 => format!(
+                    "Received block blk_{} of size {} from /10.{}.{}.7:{}",
+                    r >> 3,
+                    r % 100_000,
+                    r % 256,
+                    (r >> 4) % 256,
+                    1024 + r % 6000
+                ),
+                1 => format!(
+                    "Invalid user {w} from 192.168.{}.{} port {}",
+                    r % 256,
+                    (r >> 9) % 256,
+                    r % 65536
+                ),
+                2 => format!(
+                    "{{\"user\":\"{w}\",\"n\":{},\"ok\":true}} took {}ms",
+                    r % 1000,
+                    r % 97
+                ),
+                3 => format!(
+                    "ユーザー {w} がログインしました 時刻={}:{:02}",
+                    r % 24,
+                    r % 60
+                ),
+                4 => String::new(),
+                5 => format!("word {} ", r % 10).repeat(200 + (r % 300) as usize),
+                6 => format!("task_{} Task Transitioned from {w} to {v}", r % 50),
+                7 => format!("session {:x} opened for user {w} by (uid={})", r, r % 1000),
+                8 => format!("shape{} event {w} {v} {}", i % 97, r % 13),
+                9 => format!("x{}", "y".repeat((r % 5000) as usize)),
+                10 => format!(
+                    "Put item into table {w} status={} took {}ms",
+                    200 + r % 4 * 100,
+                    r % 1000
+                ),
+                11 => format!("{} {} {} {w}", r % 7, r % 11, r % 13),
+                12 => format!(
+                    "Fri Jul {} 10:{:02}:01 2016 kernel: {w} {v} up",
+                    1 + r % 28,
+                    r % 60
+                ),
+                _ => format!(
+                    "GET /api/{w}/{} HTTP/1.1 trace={:08x}-aaaa at 2024-05-01T12:34:{:02}.123Z",
+                    r % 999,
+                    r >> 32,
+                    r % 60
+                ),
+            };
+            out.push(line);
+        }
+        out
+    }
+
+    /// Everything observable about a miner: per-template id, text, count and variables.
+    fn snapshot(m: &TemplateMiner) -> Vec<(TemplateId, String, u64, String)> {
+        m.templates()
+            .map(|t| (t.id, t.text(), t.count(), format!("{:?}", t.variables())))
+            .collect()
+    }
+
+    fn assert_batch_matches_add(lines: &[&str], config: &MinerConfig) {
+        let mut single = TemplateMiner::new(config.clone());
+        let expected: Vec<TemplateId> = lines.iter().map(|l| single.add(l)).collect();
+        let expected_state = snapshot(&single);
+        assert!(!expected_state.is_empty());
+        for size in [1, 7, 1000] {
+            let mut m = TemplateMiner::new(config.clone());
+            let mut batch = PreparedBatch::new();
+            let mut ids = Vec::new();
+            let mut out = vec![42];
+            for chunk in lines.chunks(size) {
+                batch.clear();
+                assert!(batch.is_empty());
+                for l in chunk {
+                    batch.push(l, config);
+                }
+                assert_eq!(batch.len(), chunk.len());
+                for (i, l) in chunk.iter().enumerate() {
+                    assert_eq!(batch.line(i), Some(*l));
+                }
+                m.add_batch(&batch, &mut out);
+                assert_eq!(out.len(), chunk.len());
+                ids.extend_from_slice(&out);
+            }
+            assert_eq!(ids, expected, "ids differ with batches of {size}");
+            assert_eq!(
+                snapshot(&m),
+                expected_state,
+                "templates differ with batches of {size}"
+            );
+            // Mixing both entry points on one miner changes nothing either.
+            let mut mixed = TemplateMiner::new(config.clone());
+            let mut mixed_ids = Vec::new();
+            for (n, chunk) in lines.chunks(size).enumerate() {
+                if n % 2 == 0 {
+                    mixed_ids.extend(chunk.iter().map(|l| mixed.add(l)));
+                } else {
+                    batch.clear();
+                    chunk.iter().for_each(|l| batch.push(l, config));
+                    mixed.add_batch(&batch, &mut out);
+                    mixed_ids.extend_from_slice(&out);
+                }
+            }
+            assert_eq!(mixed_ids, expected);
+            assert_eq!(snapshot(&mixed), expected_state);
+        }
+    }
+
+    #[test]
+    fn batches_give_exactly_the_results_of_add() {
+        let mixed_lines = generated(4000);
+        let mixed_lines: Vec<&str> = mixed_lines.iter().map(String::as_str).collect();
+        let mut both: Vec<&str> = CORPUS.to_vec();
+        both.extend_from_slice(&mixed_lines);
+        let small = MinerConfig {
+            max_templates: 20,
+            max_samples_per_slot: 3,
+            max_tokens: 8,
+            max_value_len: 10,
+            cache_capacity: 16,
+            ..MinerConfig::default()
+        };
+        for config in [MinerConfig::default(), small] {
+            assert_batch_matches_add(CORPUS, &config);
+            assert_batch_matches_add(&mixed_lines, &config);
+            assert_batch_matches_add(&both, &config);
+        }
+    }
+
+    #[test]
+    fn batches_are_send_and_reusable() {
+        fn is_send<T: Send>() {}
+        is_send::<PreparedBatch>();
+        let cfg = MinerConfig::default();
+        let mut m = TemplateMiner::new(cfg.clone());
+        let mut batch = PreparedBatch::new();
+        let mut out = Vec::new();
+        m.add_batch(&batch, &mut out);
+        assert!(out.is_empty());
+        batch.push("Invalid user alice from 10.1.2.3", &cfg);
+        batch.push("Invalid user bob from 10.9.8.7", &cfg);
+        assert_eq!(batch.text_len(), 62);
+        assert_eq!(batch.line(2), None);
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || tx.send(batch))
+            .join()
+            .unwrap()
+            .unwrap();
+        let batch = rx.recv().unwrap();
+        m.add_batch(&batch, &mut out);
+        assert_eq!(out.len(), 2);
+        assert_eq!(out[0], out[1]);
+        assert_eq!(text(&m, out[0]), "Invalid user <*> from <*>");
+        let vars = m.template(out[0]).unwrap().variables();
+        assert_eq!(vars[0].top_values.len(), 2);
     }
 
     #[test]

@@ -96,6 +96,27 @@ const NEEDS_MASKING: [bool; 256] = {
     t
 };
 
+/// [`BYTE_CLASS`] bits.
+const SPACE: u8 = 1;
+const MASKABLE: u8 = 2;
+
+/// Whitespace and [`NEEDS_MASKING`] bytes in one table, so that finding the end of a token
+/// and learning whether any mask can fire on it is a single pass.
+const BYTE_CLASS: [u8; 256] = {
+    let mut t = [0u8; 256];
+    let mut i = 0;
+    while i < 256 {
+        if NEEDS_MASKING[i] {
+            t[i] |= MASKABLE;
+        }
+        if matches!(i as u8, b' ' | b'\t' | b'\n' | b'\r' | b'\x0b' | b'\x0c') {
+            t[i] |= SPACE;
+        }
+        i += 1;
+    }
+    t
+};
+
 const OPENERS: &[u8] = b"([{<\"'`";
 const CLOSERS: &[u8] = b")]}>\"'`,;:.!?";
 
@@ -132,7 +153,13 @@ impl Tokenizer {
                 break;
             }
             let start = i;
-            while i < bytes.len() && !is_space(bytes[i]) {
+            let mut seen = 0u8;
+            while i < bytes.len() {
+                let c = BYTE_CLASS[usize::from(bytes[i])];
+                if c & SPACE != 0 {
+                    break;
+                }
+                seen |= c;
                 i += 1;
             }
             let mstart = self.masked.len();
@@ -143,7 +170,7 @@ impl Tokenizer {
             } else {
                 let tok = &line[start..i];
                 let tb = tok.as_bytes();
-                let plain = !tb.iter().any(|&b| NEEDS_MASKING[usize::from(b)]);
+                let plain = seen & MASKABLE == 0;
                 let date = plain && is_date_word(tb, &bytes[i..]);
                 let kind = if plain && !date && !(prev_is_key && tb[0] == b'"') {
                     // Fast path: no digit, `=`, slash or quote, so no mask can fire.
@@ -346,7 +373,12 @@ fn is_date_name(tok: &[u8]) -> bool {
         core[1].to_ascii_lowercase(),
         core[2].to_ascii_lowercase(),
     ];
-    if !SHORT.iter().any(|n| **n == p) {
+    // Cheap first-letter filter before the table scan: most words start elsewhere.
+    if !matches!(
+        p[0],
+        b'j' | b'f' | b'm' | b'a' | b's' | b'o' | b'n' | b'd' | b't' | b'w'
+    ) || !SHORT.iter().any(|n| **n == p)
+    {
         return false;
     }
     core.len() == 3 || LONG.iter().any(|n| n.eq_ignore_ascii_case(core))

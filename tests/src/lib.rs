@@ -2,6 +2,7 @@
 //! and running the whole offline pipeline on them.
 
 use fa2_core::analyze::{AnalyzeOptions, Analyzed, Analyzer, no_progress};
+use fa2_core::evidence::Evidence;
 use fa2_core::llm::OfflineAnalyzer;
 use fa2_core::prompt::PromptRenderer;
 use fa2_core::redact::Redactor;
@@ -87,4 +88,109 @@ pub fn analyze_bundle(
         .map_err(|e| e.to_string())?;
     rt.block_on(analyzer.run(&req, no_progress()))
         .map_err(|e| e.to_string())
+}
+
+/// Whether an evidence item's title or samples mention `needle` (case-insensitive).
+pub fn mentions(e: &Evidence, needle: &str) -> bool {
+    let n = needle.to_ascii_lowercase();
+    e.title.to_ascii_lowercase().contains(&n)
+        || e.samples
+            .iter()
+            .any(|s| s.to_ascii_lowercase().contains(&n))
+}
+
+/// What the evaluation of one bundle found.
+#[derive(Debug, Clone)]
+pub struct Outcome {
+    pub scenario: String,
+    /// 0-based rank of the first evidence item naming the root cause.
+    pub cause_rank: Option<usize>,
+    pub top_hypothesis: Option<String>,
+    pub prompt_tokens: usize,
+    pub failures: Vec<String>,
+}
+
+/// Runs the offline pipeline on a bundle and checks it against its `truth.json`: exact record
+/// counts, the root cause in the top 3 evidence and in the top hypothesis, chronic errors
+/// ranked below it, no planted secret in the prompt or the report, the planted injection not
+/// verbatim in the prompt, and the prompt within `budget`.
+pub fn evaluate(bundle: &Path, budget: usize) -> Result<Outcome, String> {
+    let t = truth(bundle)?;
+    let a = analyze_bundle(bundle, &t, budget, Language::En)?;
+    let r = &a.report;
+    let name = bundle.display().to_string();
+    let mut failures = Vec::new();
+    let totals = fa2_core::analyze::record_totals(&r.sources);
+    for (k, want) in &t.counts {
+        let got = totals
+            .iter()
+            .find(|(rt, _)| rt.as_str() == k)
+            .map_or(0, |(_, v)| *v);
+        if got != *want {
+            failures.push(format!("{name}: {k} = {got}, truth {want}"));
+        }
+    }
+    let rank_of = |needle: &str| r.evidence.iter().position(|e| mentions(e, needle));
+    let cause_rank = t.signatures.iter().filter_map(|s| rank_of(s)).min();
+    if cause_rank.is_none_or(|rk| rk >= 3) {
+        failures.push(format!(
+            "{name}: root cause rank {cause_rank:?}, top 3: {:?}",
+            r.evidence
+                .iter()
+                .take(3)
+                .map(|e| &e.title)
+                .collect::<Vec<_>>()
+        ));
+    }
+    let top = r.hypotheses.first();
+    let in_top = top.is_some_and(|h| {
+        t.signatures.iter().any(|s| h.title.contains(s.as_str()))
+            || h.evidence.iter().any(|id| {
+                r.evidence
+                    .iter()
+                    .any(|e| &e.id == id && t.signatures.iter().any(|s| mentions(e, s)))
+            })
+    });
+    if !in_top {
+        failures.push(format!(
+            "{name}: top hypothesis misses the root cause: {:?}",
+            top.map(|h| &h.title)
+        ));
+    }
+    if let Some(cause) = cause_rank {
+        for c in &t.chronic {
+            if let Some(rk) = rank_of(c)
+                && rk <= cause
+            {
+                failures.push(format!(
+                    "{name}: chronic `{c}` ranks {rk}, above the cause at {cause}"
+                ));
+            }
+        }
+    }
+    let json = serde_json::to_string(r).map_err(|e| e.to_string())?;
+    let prompt = a.prompt.full_text();
+    for s in &t.secrets {
+        if json.contains(s.as_str()) || prompt.contains(s.as_str()) {
+            failures.push(format!(
+                "{name}: secret {}… leaked",
+                s.chars().take(6).collect::<String>()
+            ));
+        }
+    }
+    if prompt.contains(t.injection.as_str()) {
+        failures.push(format!("{name}: injection verbatim in the prompt"));
+    }
+    let est = fa2_core::tokens::estimate_tokens(&a.prompt.system)
+        + fa2_core::tokens::estimate_tokens(&a.prompt.user);
+    if est > budget || r.prompt.tokens > budget {
+        failures.push(format!("{name}: prompt {est} tokens over budget {budget}"));
+    }
+    Ok(Outcome {
+        scenario: t.scenario.clone(),
+        cause_rank,
+        top_hypothesis: top.map(|h| h.title.clone()),
+        prompt_tokens: est,
+        failures,
+    })
 }

@@ -3,18 +3,8 @@
 //! chronic noise ranks below it, no planted secret reaches the prompt or the report, the
 //! planted prompt injection never appears verbatim in the prompt, and the budget holds.
 
-use fa2_core::evidence::Evidence;
 use fa2_core::request::Language;
-use fa2_core::tokens::estimate_tokens;
-use fa2_tests::{analyze_bundle, bundles, truth, workspace_root};
-
-fn mentions(e: &Evidence, needle: &str) -> bool {
-    let n = needle.to_ascii_lowercase();
-    e.title.to_ascii_lowercase().contains(&n)
-        || e.samples
-            .iter()
-            .any(|s| s.to_ascii_lowercase().contains(&n))
-}
+use fa2_tests::{analyze_bundle, bundles, evaluate, truth, workspace_root};
 
 fn all_bundles() -> Vec<std::path::PathBuf> {
     let root = workspace_root();
@@ -36,79 +26,9 @@ fn there_are_enough_bundles() {
 fn every_bundle_is_diagnosed() {
     let mut failures = Vec::new();
     for bundle in all_bundles() {
-        let t = truth(&bundle).expect("truth.json");
-        let budget = 16_000;
-        let a = analyze_bundle(&bundle, &t, budget, Language::En).expect("analysis runs");
-        let r = &a.report;
-        let name = bundle.display().to_string();
-        // counts
-        let totals = fa2_core::analyze::record_totals(&r.sources);
-        for (k, want) in &t.counts {
-            let got = totals
-                .iter()
-                .find(|(rt, _)| rt.as_str() == k)
-                .map_or(0, |(_, v)| *v);
-            if got != *want {
-                failures.push(format!("{name}: {k} = {got}, truth {want}"));
-            }
-        }
-        // root cause in the top 3
-        let rank_of = |needle: &str| r.evidence.iter().position(|e| mentions(e, needle));
-        let cause_rank = t.signatures.iter().filter_map(|s| rank_of(s)).min();
-        match cause_rank {
-            Some(rk) if rk < 3 => {}
-            other => failures.push(format!(
-                "{name}: root cause rank {other:?}, top 3: {:?}",
-                r.evidence
-                    .iter()
-                    .take(3)
-                    .map(|e| &e.title)
-                    .collect::<Vec<_>>()
-            )),
-        }
-        // in the top hypothesis
-        let top = r.hypotheses.first();
-        let in_top = top.is_some_and(|h| {
-            t.signatures.iter().any(|s| h.title.contains(s.as_str()))
-                || h.evidence.iter().any(|id| {
-                    r.evidence
-                        .iter()
-                        .any(|e| &e.id == id && t.signatures.iter().any(|s| mentions(e, s)))
-                })
-        });
-        if !in_top {
-            failures.push(format!(
-                "{name}: top hypothesis misses the root cause: {:?}",
-                top.map(|h| &h.title)
-            ));
-        }
-        // chronic noise below the cause
-        if let Some(cause) = cause_rank {
-            for c in &t.chronic {
-                if let Some(rk) = rank_of(c)
-                    && rk <= cause
-                {
-                    failures.push(format!(
-                        "{name}: chronic `{c}` ranks {rk}, above the cause at {cause}"
-                    ));
-                }
-            }
-        }
-        // secrets and injection
-        let json = serde_json::to_string(r).expect("report serialises");
-        let prompt = a.prompt.full_text();
-        for s in &t.secrets {
-            if json.contains(s.as_str()) || prompt.contains(s.as_str()) {
-                failures.push(format!("{name}: secret {}… leaked", &s[..6.min(s.len())]));
-            }
-        }
-        if prompt.contains(t.injection.as_str()) {
-            failures.push(format!("{name}: injection verbatim in the prompt"));
-        }
-        // budget
-        let est = estimate_tokens(&a.prompt.system) + estimate_tokens(&a.prompt.user);
-        if est > budget || r.prompt.tokens > budget {
-            failures.push(format!("{name}: prompt {est} tokens over budget {budget}"));
+        match evaluate(&bundle, 16_000) {
+            Ok(outcome) => failures.extend(outcome.failures),
+            Err(e) => failures.push(format!("{}: {e}", bundle.display())),
         }
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
@@ -144,4 +64,8 @@ fn report_json_round_trips() {
         serde_json::to_value(&a.report).expect("value")
     );
     assert_eq!(back.evidence.len(), a.report.evidence.len());
+    let text = fa2_core::report::render_text(&a.report);
+    assert!(text.starts_with("Summary: "));
+    assert!(text.contains("1. ") && text.contains("confidence"));
+    assert!(text.lines().count() <= 8, "a short summary: {text}");
 }

@@ -1,15 +1,22 @@
-//! Single-threaded throughput benchmark of [`TemplateMiner::add`].
+//! Throughput benchmark of the template miner: single-threaded [`TemplateMiner::add`] versus a
+//! two-thread pipeline (a tokenizer thread filling [`PreparedBatch`]es, the calling thread
+//! assigning them with [`TemplateMiner::add_batch`]).
 //!
-//! Usage: `cargo run --release -p fa2-benches --bin miner-throughput -- [FILE] [--lines N] [--write OUT]`
+//! Usage: `cargo run --release -p fa2-benches --bin miner-throughput -- [FILE] [--lines N]
+//! [--write OUT] [--runs R] [--batch B] [--batches K]`
 //!
 //! Without FILE it generates N (default 1,000,000) Loghub-like messages in memory from a set of
 //! built-in shapes, filling variables with pseudo-random numbers, ids, IPs, hex, paths and names
 //! (deterministic xorshift), so the miner cannot get by on exact-line cache hits. With FILE it
 //! mines the file's lines instead. `--write OUT` saves the generated lines (for comparisons).
-//! Only the mining loop is timed.
+//! Each mode runs R times (default 5) on a fresh miner and the median is reported; the
+//! pipeline uses batches of B lines (default 4096), K of them (default 3) recycled over
+//! bounded channels. Only mining is timed (lines are already in memory). The two modes must
+//! produce identical template ids, texts, counts and variable summaries, which is checked.
 
-use fa2_template::TemplateMiner;
+use fa2_template::{MinerConfig, PreparedBatch, TemplateId, TemplateMiner};
 use std::fmt::Write as _;
+use std::sync::mpsc::sync_channel;
 use std::time::Instant;
 
 /// Message shapes; `{n}` small number, `{N}` large number, `{f}` decimal, `{ip}` IPv4:port,
@@ -148,20 +155,92 @@ fn fill(shape: &str, rng: &mut Rng, out: &mut String) {
     out.push_str(rest);
 }
 
+/// Everything observable about the mined templates, for the equality check.
+fn snapshot(m: &TemplateMiner) -> Vec<(TemplateId, String, u64, String)> {
+    m.templates()
+        .map(|t| (t.id, t.text(), t.count(), format!("{:?}", t.variables())))
+        .collect()
+}
+
+fn mine_single(lines: &[String], ids: &mut Vec<TemplateId>) -> TemplateMiner {
+    let mut miner = TemplateMiner::new(MinerConfig::default());
+    ids.clear();
+    for l in lines {
+        ids.push(miner.add(l));
+    }
+    miner
+}
+
+/// Tokenizes on a scoped helper thread and assigns on the calling thread; `n_batches` batches
+/// circulate between a "full" and a "free" bounded channel, so nothing is allocated once
+/// their buffers have grown.
+fn mine_pipeline(
+    lines: &[String],
+    batch_lines: usize,
+    n_batches: usize,
+    ids: &mut Vec<TemplateId>,
+    assign_secs: &mut f64,
+) -> TemplateMiner {
+    *assign_secs = 0.0;
+    let config = MinerConfig::default();
+    let mut miner = TemplateMiner::new(config.clone());
+    ids.clear();
+    let (full_tx, full_rx) = sync_channel::<PreparedBatch>(n_batches);
+    let (free_tx, free_rx) = sync_channel::<PreparedBatch>(n_batches);
+    for _ in 0..n_batches {
+        free_tx
+            .send(PreparedBatch::new())
+            .expect("receiver is alive");
+    }
+    std::thread::scope(|s| {
+        s.spawn(move || {
+            for chunk in lines.chunks(batch_lines.max(1)) {
+                let Ok(mut batch) = free_rx.recv() else {
+                    return;
+                };
+                batch.clear();
+                for l in chunk {
+                    batch.push(l, &config);
+                }
+                if full_tx.send(batch).is_err() {
+                    return;
+                }
+            }
+        });
+        let mut out = Vec::with_capacity(batch_lines);
+        for batch in full_rx {
+            let start = Instant::now();
+            miner.add_batch(&batch, &mut out);
+            *assign_secs += start.elapsed().as_secs_f64();
+            ids.extend_from_slice(&out);
+            // Fails only once the reader is done; the batch is then simply dropped.
+            let _ = free_tx.send(batch);
+        }
+    });
+    miner
+}
+
+fn median(v: &mut [f64]) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let mut file = None;
     let mut lines_wanted = 1_000_000usize;
     let mut write_to = None;
+    let mut runs = 5usize;
+    let mut batch_lines = 4096usize;
+    let mut n_batches = 3usize;
     let mut it = args.iter();
     while let Some(a) = it.next() {
+        let mut num = |d: usize| it.next().and_then(|v| v.parse().ok()).unwrap_or(d);
         match a.as_str() {
-            "--lines" => {
-                lines_wanted = it
-                    .next()
-                    .and_then(|v| v.parse().ok())
-                    .unwrap_or(lines_wanted)
-            }
+            "--lines" => lines_wanted = num(lines_wanted),
+            "--runs" => runs = num(runs).max(1),
+            "--batch" => batch_lines = num(batch_lines).max(1),
+            "--batches" => n_batches = num(n_batches).max(1),
             "--write" => write_to = it.next().cloned(),
             _ => file = Some(a.clone()),
         }
@@ -191,20 +270,77 @@ fn main() {
         std::fs::write(&out, lines.join("\n") + "\n").unwrap_or_else(|e| panic!("{out}: {e}"));
     }
     let bytes: usize = lines.iter().map(String::len).sum();
-    let mut miner = TemplateMiner::default();
-    let start = Instant::now();
-    let mut check = 0u64;
-    for l in &lines {
-        check = check.wrapping_add(u64::from(miner.add(l)));
+    let mb = bytes as f64 / 1e6;
+    println!("{} lines ({mb:.1} MB), {runs} runs per mode", lines.len());
+
+    let mut single_ids = Vec::with_capacity(lines.len());
+    let mut pipe_ids = Vec::with_capacity(lines.len());
+    let (mut single_secs, mut pipe_secs) = (Vec::new(), Vec::new());
+    let mut n_templates = 0;
+    let mut assign_secs = 0.0;
+    // Alternate the modes so that drifting machine load affects both alike.
+    for _ in 0..runs {
+        let start = Instant::now();
+        let miner = mine_single(&lines, &mut single_ids);
+        single_secs.push(start.elapsed().as_secs_f64());
+        let single_state = snapshot(&miner);
+
+        let start = Instant::now();
+        let miner = mine_pipeline(
+            &lines,
+            batch_lines,
+            n_batches,
+            &mut pipe_ids,
+            &mut assign_secs,
+        );
+        pipe_secs.push(start.elapsed().as_secs_f64());
+        let pipe_state = snapshot(&miner);
+        assert_eq!(pipe_ids, single_ids, "pipeline ids differ from add");
+        assert_eq!(
+            pipe_state, single_state,
+            "pipeline templates differ from add"
+        );
+        n_templates = pipe_state.len();
     }
-    let secs = start.elapsed().as_secs_f64();
+    let report = |name: &str, secs: &mut Vec<f64>| {
+        let all: Vec<String> = secs
+            .iter()
+            .map(|s| format!("{:.0}", lines.len() as f64 / s))
+            .collect();
+        let med = median(secs);
+        println!(
+            "{name}: median {med:.3}s = {:.0} lines/s, {:.1} MB/s (runs, lines/s: {})",
+            lines.len() as f64 / med,
+            mb / med,
+            all.join(" ")
+        );
+        med
+    };
+    let s = report("single-threaded add", &mut single_secs);
+    let p = report(
+        &format!("2-thread pipeline (batch {batch_lines} x {n_batches})"),
+        &mut pipe_secs,
+    );
+    // Stage costs on one thread each: the pipeline can at best run at the slower one.
+    let config = MinerConfig::default();
+    let mut batch = PreparedBatch::new();
+    let start = Instant::now();
+    let mut prepared = 0;
+    for chunk in lines.chunks(batch_lines) {
+        batch.clear();
+        chunk.iter().for_each(|l| batch.push(l, &config));
+        prepared += batch.len();
+    }
+    let prep = start.elapsed().as_secs_f64();
     println!(
-        "{} lines ({:.1} MB) in {:.3}s: {:.0} lines/s, {:.1} MB/s; {} templates (checksum {check})",
-        lines.len(),
-        bytes as f64 / 1e6,
-        secs,
-        lines.len() as f64 / secs,
-        bytes as f64 / 1e6 / secs,
-        miner.len()
+        "stages alone: prepare {:.0} lines/s, add_batch {:.0} lines/s (last pipeline run)",
+        prepared as f64 / prep,
+        lines.len() as f64 / assign_secs
+    );
+    println!(
+        "speedup {:.2}x; outputs identical: {} ids, {} templates",
+        s / p,
+        pipe_ids.len(),
+        n_templates
     );
 }

@@ -1,9 +1,9 @@
 //! ALB access logs → per target group: 5xx and 4xx bursts with their codes, path patterns
 //! and `error_reason`s, connection failures (`-1` target times), and target latency shifts.
 
-use super::histogram::{Histogram, secs};
+use super::histogram::{Histogram, latency_evidence};
 use super::{BoundedCounter, Ctx, PhaseCounts, Samples, note_origin, versus};
-use crate::evidence::{self, Evidence, EvidenceKind};
+use crate::evidence::{Evidence, EvidenceKind};
 use crate::record::{AlbAccessLog, RecordKind};
 use crate::request::Phase;
 use crate::telemetry::{Origin, OriginId};
@@ -200,19 +200,8 @@ impl AlbAggregator {
                       samples: Samples,
                       awk: &str| {
                 let mut e = Evidence::new(kind, source.clone(), title);
-                e.count = counts.incident;
-                e.baseline_count = counts.baseline;
-                e.first_seen = counts.first_incident.or(counts.first_baseline);
-                e.last_seen = counts.last_incident.or(counts.last_baseline);
-                e.onset = counts.onset(&ctx.timeline, ctx.window);
-                let z = counts.burst_z(ctx.window);
-                e.signal = evidence::Signal {
-                    severity,
-                    anomaly: evidence::anomaly_from_z(z),
-                    proximity: 0.0,
-                    z,
-                    new: counts.baseline == 0 && counts.incident > 0,
-                };
+                counts.fill(&mut e, ctx);
+                e.signal = counts.signal(ctx.window, severity);
                 e.detail = Some(detail);
                 e.samples = samples.take(ctx.config.samples);
                 e.resources = vec![tg.clone()];
@@ -297,41 +286,16 @@ impl AlbAggregator {
                     "$7 == -1",
                 ));
             }
-            if let (Some(i50), Some(i99), Some(b50), Some(b99)) = (
-                g.latency_incident.quantile(0.5),
-                g.latency_incident.quantile(0.99),
-                g.latency_baseline.quantile(0.5),
-                g.latency_baseline.quantile(0.99),
+            if let Some((mut e, b99)) = latency_evidence(
+                EvidenceKind::AlbLatency,
+                source.clone(),
+                &format!("ALB {tg}: target response time"),
+                &g.latency_incident,
+                &g.latency_baseline,
+                0.6,
             ) {
-                let ratio = i99 / b99.max(1e-4);
-                let mut e = Evidence::new(
-                    EvidenceKind::AlbLatency,
-                    source.clone(),
-                    format!(
-                        "ALB {tg}: target response time p50 {} / p99 {} vs {} / {} in the baseline",
-                        secs(i50),
-                        secs(i99),
-                        secs(b50),
-                        secs(b99)
-                    ),
-                );
-                e.count = g.latency_incident.len();
-                e.baseline_count = g.latency_baseline.len();
-                let slower = ratio >= 1.5 && i99 - b99 >= 0.05;
-                e.signal = evidence::Signal {
-                    severity: 0.6,
-                    anomaly: if slower {
-                        (ratio.log2() / 3.0).clamp(0.0, 1.0)
-                    } else {
-                        0.0
-                    },
-                    proximity: 0.0,
-                    z: ratio,
-                    new: false,
-                };
-                e.detail = Some(format!("p99 ×{ratio:.1} against the baseline"));
                 e.resources = vec![tg.clone()];
-                e.reproduce = awk_command(&locs, &format!("$7 > {:.3}{tg_filter}", b99));
+                e.reproduce = awk_command(&locs, &format!("$7 > {b99:.3}{tg_filter}"));
                 e.origins = g.origins.clone();
                 out.push(e);
             }

@@ -157,22 +157,10 @@ impl AuditAggregator {
                 super::source_name(origins, &g.origins, RecordKind::Cloudtrail),
                 format!("{name}{on} by {actor} failed with {code}"),
             );
-            let z = g.counts.burst_z(ctx.window);
-            e.count = g.counts.incident;
-            e.baseline_count = g.counts.baseline;
-            e.first_seen = g.counts.first_incident.or(g.counts.first_baseline);
-            e.last_seen = g.counts.last_incident.or(g.counts.last_baseline);
-            e.onset = g.counts.onset(&ctx.timeline, ctx.window);
-            let anomaly = evidence::anomaly_from_z(z);
-            let p = evidence::proximity(e.onset, anchor);
-            e.signal = evidence::Signal {
-                severity: 0.7,
-                anomaly,
-                proximity: p,
-                z,
-                new: g.counts.baseline == 0,
-            };
-            e.score = evidence::combine(0.7, anomaly, p);
+            g.counts.fill(&mut e, ctx);
+            e.signal = g.counts.signal(ctx.window, 0.7);
+            e.signal.proximity = evidence::proximity(e.onset, anchor);
+            e.score = evidence::combine(0.7, e.signal.anomaly, e.signal.proximity);
             e.detail = Some(format!(
                 "{}; message: {}; from {}",
                 super::versus(g.counts.incident, g.counts.baseline, ctx.window),
@@ -195,10 +183,7 @@ impl AuditAggregator {
                     c.incident, c.baseline
                 ),
             );
-            e.count = c.incident;
-            e.baseline_count = c.baseline;
-            e.first_seen = c.first_incident.or(c.first_baseline);
-            e.last_seen = c.last_incident.or(c.last_baseline);
+            c.fill(&mut e, ctx);
             e.detail = Some(format!("most frequent: {}", self.read_only.describe(6)));
             e.signal = evidence::Signal {
                 severity: 0.05,

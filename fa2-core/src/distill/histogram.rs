@@ -1,4 +1,7 @@
-//! A fixed-size log-scale histogram for latencies: percentiles within 5% in bounded memory.
+//! A fixed-size log-scale histogram for latencies (percentiles within 5% in bounded memory),
+//! and the latency-shift evidence built from two of them.
+
+use crate::evidence::{Evidence, EvidenceKind, Signal};
 
 /// Smallest value resolved (seconds); smaller values share the first bucket.
 const MIN: f64 = 1e-4;
@@ -59,6 +62,49 @@ impl Histogram {
         }
         None
     }
+}
+
+/// A latency-shift item: p50/p99 of the incident against the baseline. Its anomaly grows with
+/// the p99 ratio once p99 is 1.5× and 50 ms slower. Returns the item and the baseline p99;
+/// `None` without data in both windows.
+pub(crate) fn latency_evidence(
+    kind: EvidenceKind,
+    source: String,
+    what: &str,
+    incident: &Histogram,
+    baseline: &Histogram,
+    severity: f64,
+) -> Option<(Evidence, f64)> {
+    let (i50, i99) = (incident.quantile(0.5)?, incident.quantile(0.99)?);
+    let (b50, b99) = (baseline.quantile(0.5)?, baseline.quantile(0.99)?);
+    let ratio = i99 / b99.max(1e-4);
+    let mut e = Evidence::new(
+        kind,
+        source,
+        format!(
+            "{what} p50 {} / p99 {} vs {} / {} in the baseline",
+            secs(i50),
+            secs(i99),
+            secs(b50),
+            secs(b99)
+        ),
+    );
+    e.count = incident.len();
+    e.baseline_count = baseline.len();
+    let slower = ratio >= 1.5 && i99 - b99 >= 0.05;
+    e.signal = Signal {
+        severity,
+        anomaly: if slower {
+            (ratio.log2() / 3.0).clamp(0.0, 1.0)
+        } else {
+            0.0
+        },
+        proximity: 0.0,
+        z: ratio,
+        new: false,
+    };
+    e.detail = Some(format!("p99 ×{ratio:.1} against the baseline"));
+    Some((e, b99))
 }
 
 /// Formats seconds as `85 ms` or `2.31 s`.

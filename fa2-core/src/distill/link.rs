@@ -186,22 +186,8 @@ pub(crate) fn link(items: &mut [Evidence], anchor: DateTime<Utc>) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::evidence::Signal;
 
-    fn item(id: &str, kind: EvidenceKind, title: &str, score: f64, onset: &str) -> Evidence {
-        let mut e = Evidence::new(kind, "s", title);
-        e.id = id.into();
-        e.score = score;
-        e.onset = crate::time::parse_timestamp(onset);
-        e.signal = Signal {
-            severity: 0.9,
-            anomaly: 0.9,
-            proximity: 1.0,
-            z: 10.0,
-            new: true,
-        };
-        e
-    }
+    use crate::evidence::test_item as item;
 
     #[test]
     fn change_before_error_on_same_resource_is_linked_and_raised() {

@@ -423,7 +423,6 @@ fn template_evidence(
     } else {
         0.0
     };
-    let onset = c.onset(&ctx.timeline, ctx.window);
     let title_text = super::clip(text, 300);
     // the level is shown once: as the template has it, else as a prefix
     let has_level = title_text
@@ -445,11 +444,7 @@ fn template_evidence(
         super::source_name(origins, &st.origins, RecordKind::Logs),
         title,
     );
-    e.count = c.incident;
-    e.baseline_count = c.baseline;
-    e.first_seen = c.first_incident.or(c.first_baseline);
-    e.last_seen = c.last_incident.or(c.last_baseline);
-    e.onset = onset;
+    c.fill(&mut e, ctx);
     e.level = Some(level.as_str().to_string());
     e.resources = vec![group.to_string()];
     e.signal = evidence::Signal {

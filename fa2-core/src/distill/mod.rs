@@ -126,6 +126,27 @@ impl PhaseCounts {
         None
     }
 
+    /// Sets an item's counts, first/last seen (incident window first) and onset.
+    pub fn fill(&self, e: &mut Evidence, ctx: &Ctx<'_>) {
+        e.count = self.incident;
+        e.baseline_count = self.baseline;
+        e.first_seen = self.first_incident.or(self.first_baseline);
+        e.last_seen = self.last_incident.or(self.last_baseline);
+        e.onset = self.onset(&ctx.timeline, ctx.window);
+    }
+
+    /// The burst signal of these counts for something of `severity`.
+    pub fn signal(&self, window: &Window, severity: f64) -> evidence::Signal {
+        let z = self.burst_z(window);
+        evidence::Signal {
+            severity,
+            anomaly: evidence::anomaly_from_z(z),
+            proximity: 0.0,
+            z,
+            new: self.baseline == 0 && self.incident > 0,
+        }
+    }
+
     pub fn burst_z(&self, window: &Window) -> f64 {
         let share = window.incident_secs() / (window.incident_secs() + window.baseline_secs());
         evidence::burst_z(self.incident, self.baseline, share)

@@ -1,9 +1,9 @@
 //! X-Ray → fault, error and throttle root causes grouped by service and exception (from
 //! trace summaries and from the spans of full traces), and latency percentiles per service.
 
-use super::histogram::{Histogram, secs};
+use super::histogram::{Histogram, latency_evidence};
 use super::{Ctx, PhaseCounts, Samples, note_origin, versus};
-use crate::evidence::{self, Evidence, EvidenceKind};
+use crate::evidence::{Evidence, EvidenceKind};
 use crate::record::{RecordKind, RootCause, Trace, TraceSummary};
 use crate::request::Phase;
 use crate::telemetry::{Origin, OriginId};
@@ -207,19 +207,8 @@ impl TraceAggregator {
                     }
                 ),
             );
-            let z = c.counts.burst_z(ctx.window);
-            e.count = c.counts.incident;
-            e.baseline_count = c.counts.baseline;
-            e.first_seen = c.counts.first_incident.or(c.counts.first_baseline);
-            e.last_seen = c.counts.last_incident.or(c.counts.last_baseline);
-            e.onset = c.counts.onset(&ctx.timeline, ctx.window);
-            e.signal = evidence::Signal {
-                severity: severity(kind),
-                anomaly: evidence::anomaly_from_z(z),
-                proximity: 0.0,
-                z,
-                new: c.counts.baseline == 0 && c.counts.incident > 0,
-            };
+            c.counts.fill(&mut e, ctx);
+            e.signal = c.counts.signal(ctx.window, severity(kind));
             e.detail = Some(format!(
                 "{}; message: {}",
                 versus(c.counts.incident, c.counts.baseline, ctx.window),
@@ -248,41 +237,16 @@ impl TraceAggregator {
         }
         for (svc, entry) in self.latency {
             let (inc, base, origin_ids): (Histogram, Histogram, Vec<OriginId>) = entry;
-            let (Some(i50), Some(i99), Some(b50), Some(b99)) = (
-                inc.quantile(0.5),
-                inc.quantile(0.99),
-                base.quantile(0.5),
-                base.quantile(0.99),
+            let Some((mut e, b99)) = latency_evidence(
+                EvidenceKind::TraceLatency,
+                super::source_name(origins, &origin_ids, RecordKind::Xray),
+                &format!("X-Ray {svc}: response time"),
+                &inc,
+                &base,
+                0.55,
             ) else {
                 continue;
             };
-            let ratio = i99 / b99.max(1e-4);
-            let mut e = Evidence::new(
-                EvidenceKind::TraceLatency,
-                super::source_name(origins, &origin_ids, RecordKind::Xray),
-                format!(
-                    "X-Ray {svc}: response time p50 {} / p99 {} vs {} / {} in the baseline",
-                    secs(i50),
-                    secs(i99),
-                    secs(b50),
-                    secs(b99)
-                ),
-            );
-            e.count = inc.len();
-            e.baseline_count = base.len();
-            let slower = ratio >= 1.5 && i99 - b99 >= 0.05;
-            e.signal = evidence::Signal {
-                severity: 0.55,
-                anomaly: if slower {
-                    (ratio.log2() / 3.0).clamp(0.0, 1.0)
-                } else {
-                    0.0
-                },
-                proximity: 0.0,
-                z: ratio,
-                new: false,
-            };
-            e.detail = Some(format!("p99 ×{ratio:.1} against the baseline"));
             e.resources = vec![svc.clone()];
             e.reproduce =
                 format!("X-Ray filter expression: service(\"{svc}\") AND responsetime > {b99:.3}");

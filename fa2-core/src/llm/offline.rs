@@ -74,16 +74,8 @@ fn hhmmss(e: &Evidence) -> String {
 pub fn short_name(e: &Evidence) -> String {
     let texts = std::iter::once(e.title.as_str()).chain(e.samples.iter().map(String::as_str));
     for text in texts {
-        for word in
-            text.split(|c: char| !(c.is_ascii_alphanumeric() || c == '.' || c == '_' || c == '$'))
-        {
-            let w = word.rsplit('.').next().unwrap_or(word);
-            if w.len() > 6
-                && (w.ends_with("Exception") || w.ends_with("Error") || w.ends_with("Fault"))
-                && w != "InvokeError"
-            {
-                return w.to_string();
-            }
+        if let Some(name) = error_name(text) {
+            return name.to_string();
         }
     }
     let text = &e.title;
@@ -92,6 +84,47 @@ pub fn short_name(e: &Evidence) -> String {
         _ => text.as_str(),
     };
     crate::distill::clip(body, 90)
+}
+
+/// Suffixes of error names, most telling first: a specific exception or denial says more
+/// than a wrapper such as `ClientError`.
+const ERROR_SUFFIXES: [&str; 6] = [
+    "Exception",
+    "Denied",
+    "Exceeded",
+    "Timeout",
+    "Error",
+    "Fault",
+];
+
+/// The most telling CamelCase error name in `text` (not a `key=` of a key/value pair).
+fn error_name(text: &str) -> Option<&str> {
+    let mut best: Option<(usize, &str)> = None;
+    let bytes = text.as_bytes();
+    let mut start = 0;
+    for (i, c) in text
+        .char_indices()
+        .chain(std::iter::once((text.len(), ' ')))
+    {
+        if c.is_ascii_alphanumeric() || c == '_' || c == '$' || c == '.' {
+            continue;
+        }
+        let word = &text[start..i];
+        start = i + c.len_utf8();
+        let w = word.rsplit('.').next().unwrap_or(word);
+        if w.len() < 8
+            || !w.starts_with(|ch: char| ch.is_ascii_uppercase())
+            || bytes.get(i) == Some(&b'=')
+        {
+            continue;
+        }
+        if let Some(rank) = ERROR_SUFFIXES.iter().position(|s| w.ends_with(s))
+            && best.is_none_or(|(r, _)| rank < r)
+        {
+            best = Some((rank, w));
+        }
+    }
+    best.map(|(_, w)| w)
 }
 
 fn is_effect(e: &Evidence) -> bool {
@@ -103,6 +136,134 @@ fn is_effect(e: &Evidence) -> bool {
 
 fn find<'a>(items: &'a [Evidence], id: &str) -> Option<&'a Evidence> {
     items.iter().find(|e| e.id == id)
+}
+
+/// How a change relates to the anomalies it is linked with.
+#[derive(Clone, Copy, PartialEq)]
+enum ChangeLink {
+    /// The anomalies name the changed resource.
+    SameResource,
+    /// Only the timing: the first anomaly began within [`CLOSE_MINUTES`] of the change.
+    Close,
+    /// A looser coincidence in time.
+    Loose,
+}
+
+/// Anomalies that begin this soon after a change make it a suspect on timing alone.
+const CLOSE_MINUTES: i64 = 5;
+
+fn change_link(items: &[Evidence], c: &Evidence) -> Option<ChangeLink> {
+    let effects: Vec<&Evidence> = c
+        .links
+        .iter()
+        .filter_map(|l| find(items, l))
+        .filter(|e| is_effect(e))
+        .collect();
+    let first = effects.iter().filter_map(|e| e.onset).min()?;
+    if c.link_reasons
+        .iter()
+        .any(|r| r.contains("resource it names"))
+    {
+        return Some(ChangeLink::SameResource);
+    }
+    match c.onset {
+        Some(t) if (first - t).num_minutes() < CLOSE_MINUTES => Some(ChangeLink::Close),
+        _ => Some(ChangeLink::Loose),
+    }
+}
+
+/// The hypothesis that change `c` caused the anomalies it is linked with.
+fn change_hypothesis(
+    items: &[Evidence],
+    c: &Evidence,
+    link: ChangeLink,
+    lang: Language,
+) -> Option<Hypothesis> {
+    let effects: Vec<&Evidence> = c
+        .links
+        .iter()
+        .filter_map(|l| find(items, l))
+        .filter(|e| is_effect(e))
+        .collect();
+    if let Some(first) = effects.iter().copied().min_by_key(|e| e.onset) {
+        let lead = effects
+            .iter()
+            .max_by(|a, b| a.score.total_cmp(&b.score))
+            .copied()
+            .unwrap_or(first);
+        let delta = match (c.onset, first.onset) {
+            (Some(a), Some(b)) => crate::distill::human_delta(a, b),
+            _ => "?".into(),
+        };
+        let change = c
+            .title
+            .split(" from ")
+            .next()
+            .unwrap_or(&c.title)
+            .to_string();
+        let mut ids = vec![c.id.clone()];
+        ids.extend(effects.iter().take(4).map(|e| e.id.clone()));
+        let title = match lang {
+            Language::En => format!(
+                "{change} at {}, {delta} before {} began",
+                hhmmss(c),
+                short_name(lead)
+            ),
+            Language::Ja => format!(
+                "{} の変更 ({change}) の {delta} 後に {} が発生し始めた",
+                hhmmss(c),
+                short_name(lead)
+            ),
+        };
+        let others: Vec<String> = effects
+            .iter()
+            .take(4)
+            .map(|e| format!("[{}]", e.id))
+            .collect();
+        let explanation = match (lang, link) {
+            (Language::En, ChangeLink::SameResource) => format!(
+                "The change [{}] happened {delta} before the first anomaly and touches a resource those errors name; the anomalies that followed are {}. The timing and the shared resource make it the most likely cause.",
+                c.id,
+                others.join(" ")
+            ),
+            (Language::En, ChangeLink::Close) => format!(
+                "The change [{}] happened {delta} before the first anomaly; the anomalies that followed are {}. The timing suggests it, but no shared resource confirms it: verify the change.",
+                c.id,
+                others.join(" ")
+            ),
+            (Language::En, ChangeLink::Loose) => format!(
+                "The change [{}] happened {delta} before the anomalies {}, and they do not name its resource: it may be a coincidence. Rule it out before acting on it.",
+                c.id,
+                others.join(" ")
+            ),
+            (Language::Ja, ChangeLink::SameResource) => format!(
+                "変更 [{}] は最初の異常の {delta} 前に行われ、エラーが示すリソースと同じリソースに対する変更です。その後に続いた異常は {} です。発生時刻とリソースの一致から、最も可能性の高い原因です。",
+                c.id,
+                others.join(" ")
+            ),
+            (Language::Ja, ChangeLink::Close) => format!(
+                "変更 [{}] は最初の異常の {delta} 前に行われました。その後に続いた異常は {} です。時刻は一致しますが、リソースの一致は確認できません。変更内容を確認してください。",
+                c.id,
+                others.join(" ")
+            ),
+            (Language::Ja, ChangeLink::Loose) => format!(
+                "変更 [{}] は異常 {} の {delta} 前に行われましたが、異常はそのリソースを示していません。偶然の可能性があります。対応の前に関係の有無を確認してください。",
+                c.id,
+                others.join(" ")
+            ),
+        };
+        return Some(Hypothesis {
+            title,
+            confidence: match link {
+                ChangeLink::SameResource => Confidence::High,
+                ChangeLink::Close => Confidence::Medium,
+                ChangeLink::Loose => Confidence::Low,
+            },
+            evidence: ids,
+            explanation,
+        });
+    }
+    None
 }
 
 /// Builds the analysis from ranked evidence.
@@ -117,95 +278,17 @@ pub fn analyze(items: &[Evidence], lang: Language) -> Analysis {
                 .iter()
                 .any(|l| find(items, l).is_some_and(is_effect))
     });
-    if let Some(c) = top_change {
-        let effects: Vec<&Evidence> = c
-            .links
-            .iter()
-            .filter_map(|l| find(items, l))
-            .filter(|e| is_effect(e))
-            .collect();
-        let strong = c
-            .link_reasons
-            .iter()
-            .any(|r| r.contains("resource it names"));
-        if let Some(first) = effects.iter().copied().min_by_key(|e| e.onset) {
-            let lead = effects
-                .iter()
-                .max_by(|a, b| a.score.total_cmp(&b.score))
-                .copied()
-                .unwrap_or(first);
-            let delta = match (c.onset, first.onset) {
-                (Some(a), Some(b)) => crate::distill::human_delta(a, b),
-                _ => "?".into(),
-            };
-            let change = c
-                .title
-                .split(" from ")
-                .next()
-                .unwrap_or(&c.title)
-                .to_string();
-            let mut ids = vec![c.id.clone()];
-            ids.extend(effects.iter().take(4).map(|e| e.id.clone()));
-            let title = match lang {
-                Language::En => format!(
-                    "{change} at {}, {delta} before {} began",
-                    hhmmss(c),
-                    short_name(lead)
-                ),
-                Language::Ja => format!(
-                    "{} の変更 ({change}) の {delta} 後に {} が発生し始めた",
-                    hhmmss(c),
-                    short_name(lead)
-                ),
-            };
-            let others: Vec<String> = effects
-                .iter()
-                .take(4)
-                .map(|e| format!("[{}]", e.id))
-                .collect();
-            let explanation = match lang {
-                Language::En => format!(
-                    "The change [{}] happened shortly before the first anomaly{}; the anomalies that followed are {}. {}",
-                    c.id,
-                    if strong {
-                        " and touches a resource those errors name"
-                    } else {
-                        ""
-                    },
-                    others.join(" "),
-                    if strong {
-                        "The timing and the shared resource make it the most likely cause."
-                    } else {
-                        "The timing suggests it, but no shared resource confirms it: verify the change."
-                    }
-                ),
-                Language::Ja => format!(
-                    "変更 [{}] は最初の異常の直前に行われました{}。その後に続いた異常は {} です。{}",
-                    c.id,
-                    if strong {
-                        "。しかもエラーが示すリソースと同じリソースに対する変更です"
-                    } else {
-                        ""
-                    },
-                    others.join(" "),
-                    if strong {
-                        "発生時刻とリソースの一致から、最も可能性の高い原因です。"
-                    } else {
-                        "時刻は一致しますが、リソースの一致は確認できません。変更内容を確認してください。"
-                    }
-                ),
-            };
-            used.extend(ids.iter().cloned());
-            hyps.push(Hypothesis {
-                title,
-                confidence: if strong {
-                    Confidence::High
-                } else {
-                    Confidence::Medium
-                },
-                evidence: ids,
-                explanation,
-            });
+    // A change leads only when the anomalies name its resource or began right after it;
+    // a looser coincidence is kept as a low-confidence lead after the anomalies.
+    let mut deferred = None;
+    if let Some(c) = top_change
+        && let Some(link) = change_link(items, c)
+    {
+        if link == ChangeLink::Loose {
+            deferred = Some(c);
+        } else if let Some(h) = change_hypothesis(items, c, link, lang) {
+            used.extend(h.evidence.iter().cloned());
+            hyps.push(h);
         }
     }
 
@@ -297,6 +380,13 @@ pub fn analyze(items: &[Evidence], lang: Language) -> Analysis {
             evidence: ids,
             explanation,
         });
+    }
+
+    if let Some(c) = deferred
+        && hyps.len() < MAX_HYPOTHESES
+        && let Some(h) = change_hypothesis(items, c, ChangeLink::Loose, lang)
+    {
+        hyps.push(h);
     }
 
     let insufficient = items.first().is_none_or(|e| e.score < 0.3);
@@ -614,23 +704,8 @@ fn prevention(items: &[Evidence], hyps: &[Hypothesis], lang: Language) -> Vec<St
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
-    use crate::evidence::Signal;
 
-    fn item(id: &str, kind: EvidenceKind, title: &str, score: f64, onset: &str) -> Evidence {
-        let mut e = Evidence::new(kind, "files:x", title);
-        e.id = id.into();
-        e.score = score;
-        e.count = 10;
-        e.onset = crate::time::parse_timestamp(onset);
-        e.signal = Signal {
-            severity: 0.9,
-            anomaly: 0.9,
-            proximity: 1.0,
-            z: 10.0,
-            new: true,
-        };
-        e
-    }
+    use crate::evidence::test_item as item;
 
     #[test]
     fn linked_change_becomes_the_top_hypothesis() {
@@ -687,6 +762,26 @@ mod tests {
             Language::Ja,
         );
         assert!(ja.summary.starts_with("最も可能性の高い原因"));
+    }
+
+    #[test]
+    fn error_names_prefer_the_specific_one() {
+        assert_eq!(
+            error_name(
+                "export failed: FunctionError=Unhandled (ClientError: AccessDenied on s3:PutObject)"
+            ),
+            Some("AccessDenied")
+        );
+        assert_eq!(
+            error_name("java.net.SocketTimeoutException: Connect timed out"),
+            Some("SocketTimeoutException")
+        );
+        assert_eq!(
+            error_name("Invoke Error {\"errorType\":\"ProvisionedThroughputExceededException\"}"),
+            Some("ProvisionedThroughputExceededException")
+        );
+        assert_eq!(error_name("all good here"), None);
+        assert_eq!(error_name("日本語 TypeError: x"), Some("TypeError"));
     }
 
     #[test]
