@@ -7,13 +7,15 @@ use chrono::{DateTime, Utc};
 use clap::{Args, ValueEnum};
 use fa2_core::analyze::{AnalyzeOptions, Analyzer};
 use fa2_core::config::Config;
-use fa2_core::llm::{LlmBackend, OfflineAnalyzer, UnavailableBackend};
 use fa2_core::prompt::PromptRenderer;
 use fa2_core::redact::Redactor;
 use fa2_core::report::{Report, render_markdown};
 use fa2_core::request::{AnalysisRequest, Language, Window};
+use fa2_core::telemetry::aws::metrics::{
+    AlarmIncident, MetricQuerySpec, MetricsOptions, MetricsSource, alarm_incident,
+};
 use fa2_core::telemetry::files::FilesSource;
-use fa2_core::telemetry::{SourceState, TelemetrySource, UnavailableSource};
+use fa2_core::telemetry::{SourceState, TelemetrySource};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -51,6 +53,10 @@ pub struct AnalyzeArgs {
     /// Config file (default: $FA2_CONFIG, else ./fa2.toml if present), e.g. --config fa2.toml
     #[arg(long, value_name = "FILE")]
     config: Option<PathBuf>,
+    /// Take the window and description from a CloudWatch alarm's history (its last transition
+    /// to ALARM minus alarm_lookback) and add its metric as evidence, e.g. --alarm orders-5xx
+    #[arg(long, value_name = "NAME", conflicts_with_all = ["start", "since"])]
+    alarm: Option<String>,
     /// Incident start, RFC 3339, e.g. --start 2024-08-02T09:30:00Z or 2024-08-02T18:30:00+09:00
     #[arg(long, value_name = "TIME", requires = "end", conflicts_with = "since")]
     start: Option<String>,
@@ -147,7 +153,12 @@ fn bundle_meta(inputs: &[PathBuf]) -> Result<BundleMeta, CliError> {
     Ok(BundleMeta::default())
 }
 
-fn window(args: &AnalyzeArgs, meta: &BundleMeta, config: &Config) -> Result<Window, CliError> {
+fn window(
+    args: &AnalyzeArgs,
+    meta: &BundleMeta,
+    alarm: Option<&AlarmIncident>,
+    config: &Config,
+) -> Result<Window, CliError> {
     let baseline = match &args.baseline {
         Some(b) => parse_dur("baseline", b)?,
         None => config.baseline.0,
@@ -163,8 +174,9 @@ fn window(args: &AnalyzeArgs, meta: &BundleMeta, config: &Config) -> Result<Wind
                 .map_err(|_| usage("--since is too long"))?;
             (end - d, end)
         }
-        (None, None, None) => match (meta.start, meta.end) {
-            (Some(s), Some(e)) => (s, e),
+        (None, None, None) => match (alarm, meta.start, meta.end) {
+            (Some(a), _, _) => (a.start, a.end),
+            (None, Some(s), Some(e)) => (s, e),
             _ => {
                 return Err(usage(
                     "no incident window: pass --start and --end (RFC 3339), or --since 30m, or put `start` and `end` in the bundle's incident.json",
@@ -192,7 +204,12 @@ fn window(args: &AnalyzeArgs, meta: &BundleMeta, config: &Config) -> Result<Wind
     Window::with_baseline(start, end, baseline).map_err(usage)
 }
 
-fn sources(args: &AnalyzeArgs, config: &Config) -> Result<Vec<Arc<dyn TelemetrySource>>, CliError> {
+fn sources(
+    args: &AnalyzeArgs,
+    config: &Config,
+    sdk: Option<&aws_config::SdkConfig>,
+    extra_metrics: Vec<MetricQuerySpec>,
+) -> Result<Vec<Arc<dyn TelemetrySource>>, CliError> {
     let mut out: Vec<Arc<dyn TelemetrySource>> = Vec::new();
     if !args.input.is_empty() {
         for p in &args.input {
@@ -204,30 +221,22 @@ fn sources(args: &AnalyzeArgs, config: &Config) -> Result<Vec<Arc<dyn TelemetryS
             }
         }
         out.push(Arc::new(FilesSource::new(args.input.clone())));
+        // an alarm's metric is evidence too
+        if let Some(sdk) = sdk.filter(|_| !extra_metrics.is_empty()) {
+            out.push(Arc::new(MetricsSource::new(
+                sdk,
+                MetricsOptions {
+                    queries: extra_metrics,
+                },
+            )));
+        }
         return Ok(out);
     }
-    let s = &config.sources;
-    if let Some(f) = &s.files {
+    if let Some(f) = &config.sources.files {
         out.push(Arc::new(FilesSource::new(f.paths.clone())));
     }
-    let aws_reason = "AWS sources are not available in this build yet; export the data to files and use --input, or [sources.files]";
-    if s.cloudwatch_logs.is_some() {
-        out.push(Arc::new(UnavailableSource::new(
-            "cloudwatch-logs",
-            aws_reason,
-        )));
-    }
-    if s.athena.is_some() {
-        out.push(Arc::new(UnavailableSource::new("athena", aws_reason)));
-    }
-    if s.xray.as_ref().is_some_and(|x| x.enabled) {
-        out.push(Arc::new(UnavailableSource::new("xray", aws_reason)));
-    }
-    if s.metrics.as_ref().is_some_and(|m| !m.queries.is_empty()) {
-        out.push(Arc::new(UnavailableSource::new(
-            "cloudwatch-metrics",
-            aws_reason,
-        )));
+    if let Some(sdk) = sdk {
+        out.extend(crate::wiring::aws_sources(config, sdk, extra_metrics)?);
     }
     if out.is_empty() {
         return Err(usage(
@@ -237,29 +246,12 @@ fn sources(args: &AnalyzeArgs, config: &Config) -> Result<Vec<Arc<dyn TelemetryS
     Ok(out)
 }
 
-fn backend(args: &AnalyzeArgs, config: &Config) -> Arc<dyn LlmBackend> {
-    let name = match args.llm {
-        Some(Backend::Offline) => "offline",
-        Some(Backend::Bedrock) => "bedrock",
-        Some(Backend::Openai) => "openai",
-        None => config.llm.backend.as_str(),
-    };
-    let model = args
-        .model
-        .clone()
-        .unwrap_or_else(|| config.llm.model.clone());
-    match name {
-        "offline" => Arc::new(OfflineAnalyzer),
-        other => {
-            eprintln!(
-                "warning: the {other} backend is not available in this build yet; the offline analyzer answers and the report says so"
-            );
-            Arc::new(UnavailableBackend::new(
-                other,
-                &model,
-                "not available in this build yet (planned)",
-            ))
-        }
+fn backend_name(args: &AnalyzeArgs, config: &Config) -> String {
+    match args.llm {
+        Some(Backend::Offline) => "offline".into(),
+        Some(Backend::Bedrock) => "bedrock".into(),
+        Some(Backend::Openai) => "openai".into(),
+        None => config.llm.backend.clone(),
     }
 }
 
@@ -267,7 +259,39 @@ pub fn run(args: AnalyzeArgs) -> Result<(), CliError> {
     let config_path = Config::locate(args.config.as_deref());
     let config = Config::load(config_path.as_deref()).map_err(usage)?;
     let meta = bundle_meta(&args.input)?;
-    let window = window(&args, &meta, &config)?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    let backend_name = backend_name(&args, &config);
+    let model = args
+        .model
+        .clone()
+        .unwrap_or_else(|| config.llm.model.clone());
+    if backend_name == "bedrock" && model.is_empty() {
+        return Err(usage(
+            "the bedrock backend needs a model: set llm.model or pass --model, e.g. global.anthropic.claude-sonnet-4-6",
+        ));
+    }
+    let aws_needed = args.alarm.is_some()
+        || backend_name == "bedrock"
+        || (args.input.is_empty() && crate::wiring::needs_aws(&config, &backend_name));
+    let sdk = aws_needed
+        .then(|| runtime.block_on(fa2_core::telemetry::aws::sdk_config(Some(&config.region))));
+    let alarm = match (&args.alarm, &sdk) {
+        (Some(name), Some(sdk)) => Some(
+            runtime
+                .block_on(alarm_incident(
+                    sdk,
+                    name,
+                    config.alarm_lookback.0,
+                    chrono::Utc::now(),
+                ))
+                .map_err(|e| usage(format!("--alarm {name}: {e}")))?,
+        ),
+        _ => None,
+    };
+    let window = window(&args, &meta, alarm.as_ref(), &config)?;
     let language: Language = match &args.language {
         Some(l) => l
             .parse()
@@ -277,6 +301,7 @@ pub fn run(args: AnalyzeArgs) -> Result<(), CliError> {
     let description = args
         .description
         .clone()
+        .or_else(|| alarm.as_ref().map(|a| a.description.clone()))
         .or_else(|| meta.description.clone())
         .unwrap_or_default();
     let request = AnalysisRequest {
@@ -293,9 +318,11 @@ pub fn run(args: AnalyzeArgs) -> Result<(), CliError> {
     }
     let renderer = PromptRenderer::new(config.prompt_dir.as_deref()).map_err(usage)?;
     let redactor = Redactor::new(&config.redaction).map_err(usage)?;
+    let extra_metrics: Vec<MetricQuerySpec> =
+        alarm.iter().filter_map(|a| a.metric.clone()).collect();
     let analyzer = Analyzer {
-        sources: sources(&args, &config)?,
-        backend: backend(&args, &config),
+        sources: sources(&args, &config, sdk.as_ref(), extra_metrics)?,
+        backend: crate::wiring::backend(&backend_name, &model, &config, sdk.as_ref())?,
         renderer: Arc::new(renderer),
         redactor: Arc::new(redactor),
         options: AnalyzeOptions {
@@ -309,10 +336,6 @@ pub fn run(args: AnalyzeArgs) -> Result<(), CliError> {
     if let Some(f) = &meta.file {
         tracing::info!("window and description from {}", f.display());
     }
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()?;
     let (progress, bar) = crate::progress::reporter();
     let result = runtime.block_on(analyzer.run(&request, progress));
     if let Some(b) = bar {

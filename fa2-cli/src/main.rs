@@ -5,8 +5,10 @@
 //! 0 success, 2 bad usage or unusable input, 1 any other failure.
 
 mod analyze_cmd;
+mod check_cmd;
 mod progress;
 mod templates_cmd;
+mod wiring;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
@@ -51,6 +53,9 @@ enum Command {
     Analyze(Box<analyze_cmd::AnalyzeArgs>),
     /// Mine log templates from a file with one message per line.
     Templates(templates_cmd::TemplatesArgs),
+    /// Verify credentials, region, the configured sources and the model, and say what to fix.
+    #[command(alias = "doctor")]
+    Check(check_cmd::CheckArgs),
 }
 
 fn main() -> ExitCode {
@@ -75,6 +80,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Analyze(args) => analyze_cmd::run(*args),
         Command::Templates(args) => templates_cmd::run(args),
+        Command::Check(args) => check_cmd::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

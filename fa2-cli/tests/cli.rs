@@ -10,6 +10,7 @@ fn fa2(args: &[&str]) -> Output {
         .args(args)
         .env_remove("FA2_CONFIG")
         .env("FA2_LOG", "error")
+        .env("AWS_EC2_METADATA_DISABLED", "true")
         .output()
         .expect("run fa2")
 }
@@ -455,27 +456,59 @@ fn corrupt_file_is_reported_and_the_rest_goes_on() {
 }
 
 #[test]
-fn unavailable_llm_falls_back_to_offline_with_the_reason() {
+fn failing_llm_falls_back_to_offline_with_the_reason() {
     let dir = tempfile::tempdir().expect("tmp");
     write_bundle(dir.path());
+    // nothing listens on port 1: the OpenAI-compatible backend fails to connect
+    let out = Command::new(env!("CARGO_BIN_EXE_fa2"))
+        .args([
+            "analyze",
+            "--input",
+            dir.path().to_str().expect("utf8"),
+            "--llm",
+            "openai",
+            "--model",
+            "m",
+            "--format",
+            "json",
+        ])
+        .env_remove("FA2_CONFIG")
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .env("FA2_LLM__BASE_URL", "http://127.0.0.1:1/v1")
+        .env("FA2_LLM__MAX_RETRIES", "0")
+        .output()
+        .expect("run fa2");
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let r: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(r["llm"]["backend"], "openai");
+    assert!(
+        r["llm"]["error"].as_str().is_some_and(|e| !e.is_empty()),
+        "{}",
+        r["llm"]
+    );
+    assert!(
+        !r["hypotheses"].as_array().expect("h").is_empty(),
+        "offline answer"
+    );
+
     let out = fa2(&[
         "analyze",
         "--input",
         dir.path().to_str().expect("utf8"),
         "--llm",
         "bedrock",
-        "--format",
-        "json",
     ]);
-    assert_eq!(out.status.code(), Some(0));
-    let r: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
-    assert_eq!(r["llm"]["backend"], "bedrock");
-    assert!(
-        r["llm"]["error"]
-            .as_str()
-            .is_some_and(|e| e.contains("not available"))
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "bedrock without a model is a usage error"
     );
-    assert!(!r["hypotheses"].as_array().expect("h").is_empty());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("needs a model"));
 }
 
 #[test]

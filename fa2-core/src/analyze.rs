@@ -261,6 +261,48 @@ impl Analyzer {
         Ok((distiller, statuses))
     }
 
+    fn llm_request(
+        &self,
+        req: &AnalysisRequest,
+        prompt: &Prompt,
+        evidence: &[Evidence],
+    ) -> LlmRequest {
+        LlmRequest {
+            system: prompt.system.clone(),
+            user: prompt.user.clone(),
+            language: req.language,
+            max_output_tokens: self.options.max_output_tokens,
+            evidence: Arc::new(
+                prompt
+                    .included
+                    .iter()
+                    .map(|&i| evidence[i].clone())
+                    .collect(),
+            ),
+            window: req.window,
+        }
+    }
+
+    /// Asks the backend (streaming) within what is left of the deadline.
+    async fn ask(
+        &self,
+        llm_req: &LlmRequest,
+        deadline: Instant,
+        progress: &ProgressFn,
+    ) -> Result<Result<crate::llm::LlmResponse, crate::error::LlmError>, tokio::time::error::Elapsed>
+    {
+        let remaining = deadline
+            .saturating_duration_since(Instant::now())
+            .max(Duration::from_secs(1));
+        let p2 = progress.clone();
+        let mut on_delta = move |d: &str| p2(&Progress::LlmDelta(d.to_string()));
+        tokio::time::timeout(
+            remaining,
+            self.backend.stream(llm_req.clone(), &mut on_delta),
+        )
+        .await
+    }
+
     /// Runs one analysis.
     pub async fn run(
         &self,
@@ -287,40 +329,40 @@ impl Analyzer {
                 .saturating_sub(self.options.max_output_tokens as usize)
                 .max(1000),
         );
-        let prompt = self
+        let mut prompt = self
             .renderer
             .render(&safe_req, &distilled.evidence, budget)?;
         progress(&Progress::PromptReady {
             tokens: prompt.tokens,
             budget: prompt.budget,
         });
-        let shown: Vec<Evidence> = prompt
-            .included
-            .iter()
-            .map(|&i| distilled.evidence[i].clone())
-            .collect();
-        let llm_req = LlmRequest {
-            system: prompt.system.clone(),
-            user: prompt.user.clone(),
-            language: req.language,
-            max_output_tokens: self.options.max_output_tokens,
-            evidence: Arc::new(shown.clone()),
-            window: req.window,
-        };
         progress(&Progress::LlmStarted {
             backend: self.backend.name().to_string(),
             model: self.backend.model().to_string(),
         });
+        let mut llm_req = self.llm_request(req, &prompt, &distilled.evidence);
+        let mut answer = self.ask(&llm_req, deadline, &progress).await;
+        // A model that finds the prompt too long gets one more try with a smaller budget
+        // (our estimate is an upper bound for common tokenizers, not for every model's).
+        if let Ok(Err(e)) = &answer
+            && e.is_context_overflow()
+        {
+            let smaller = (prompt.budget * 3 / 5).max(1000);
+            if smaller < prompt.budget {
+                prompt = self
+                    .renderer
+                    .render(&safe_req, &distilled.evidence, smaller)?;
+                progress(&Progress::PromptReady {
+                    tokens: prompt.tokens,
+                    budget: prompt.budget,
+                });
+                llm_req = self.llm_request(req, &prompt, &distilled.evidence);
+                answer = self.ask(&llm_req, deadline, &progress).await;
+            }
+        }
         let remaining = deadline
             .saturating_duration_since(Instant::now())
             .max(Duration::from_secs(1));
-        let p2 = progress.clone();
-        let mut on_delta = move |d: &str| p2(&Progress::LlmDelta(d.to_string()));
-        let answer = tokio::time::timeout(
-            remaining,
-            self.backend.stream(llm_req.clone(), &mut on_delta),
-        )
-        .await;
         let (mut analysis, model, error, truncated, backend) = match answer {
             Ok(Ok(resp)) => (
                 resp.analysis,
@@ -684,5 +726,38 @@ mod tests {
         assert!(out.report.llm.truncated);
         assert!(out.report.llm.error.is_none());
         assert_eq!(deltas.lock().unwrap().as_slice(), ["{\"summary\""]);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn context_overflow_shrinks_the_budget_and_retries_once() {
+        static CALLS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let b = ScriptedBackend {
+            name: "bedrock",
+            window: 200_000,
+            answer: |req| {
+                let n = CALLS.fetch_add(1, Ordering::SeqCst);
+                if n == 0 {
+                    return Err(LlmError::Request(
+                        "context overflow: Input is too long for requested model".into(),
+                    ));
+                }
+                Ok(LlmResponse {
+                    analysis: Analysis {
+                        summary: format!("ok with {} chars", req.user.len()),
+                        ..Analysis::default()
+                    },
+                    model: "m".into(),
+                    truncated: false,
+                })
+            },
+        };
+        let out = analyzer(vec![source("good", 20, Then::Finish)], Arc::new(b))
+            .run(&request(), no_progress())
+            .await
+            .unwrap();
+        assert_eq!(CALLS.load(Ordering::SeqCst), 2);
+        assert!(out.report.llm.error.is_none());
+        assert_eq!(out.report.prompt.budget, 16_000 * 3 / 5);
+        assert!(out.report.summary.starts_with("ok with"));
     }
 }

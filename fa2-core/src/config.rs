@@ -56,6 +56,11 @@ pub struct Config {
     pub max_window: HumanDuration,
     /// Directory with `{en,ja}/{system,user}.hbs` overriding the built-in prompts.
     pub prompt_dir: Option<PathBuf>,
+    /// AWS region for the sources and Bedrock (default: the standard aws-config chain).
+    pub region: String,
+    /// With `fa2 analyze --alarm`: how long before the alarm's transition to ALARM the
+    /// incident window starts.
+    pub alarm_lookback: HumanDuration,
     pub llm: LlmConfig,
     pub sources: SourcesConfig,
     pub slack: SlackConfig,
@@ -75,6 +80,8 @@ impl Default for Config {
             baseline: HumanDuration(Duration::from_secs(3600)),
             max_window: HumanDuration(Duration::from_secs(86_400)),
             prompt_dir: None,
+            region: String::new(),
+            alarm_lookback: HumanDuration(Duration::from_secs(900)),
             llm: LlmConfig::default(),
             sources: SourcesConfig::default(),
             slack: SlackConfig::default(),
@@ -93,6 +100,13 @@ pub struct LlmConfig {
     pub base_url: Option<String>,
     pub api_key_env: Option<String>,
     pub max_output_tokens: u32,
+    /// Context window of the model in tokens (the prompt budget never exceeds it minus the
+    /// answer); 0 means the backend's default.
+    pub context_window: usize,
+    /// Retries on throttling and server errors.
+    pub max_retries: u32,
+    /// OpenAI-compatible servers: `json_schema` (default), `json_object` or `none`.
+    pub response_format: String,
 }
 
 impl Default for LlmConfig {
@@ -103,6 +117,9 @@ impl Default for LlmConfig {
             base_url: None,
             api_key_env: None,
             max_output_tokens: 4096,
+            context_window: 0,
+            max_retries: 4,
+            response_format: "json_schema".into(),
         }
     }
 }
@@ -128,6 +145,11 @@ pub struct FilesConfig {
 pub struct CloudWatchLogsConfig {
     pub log_groups: Vec<String>,
     pub filter: String,
+    /// `insights` (default), `filter` (FilterLogEvents pagination) or `pattern` (server-side
+    /// aggregation with Logs Insights `pattern`).
+    pub mode: String,
+    /// Events read at most.
+    pub max_events: usize,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -138,12 +160,22 @@ pub struct AthenaConfig {
     pub output_location: String,
     pub alb_table: String,
     pub cloudtrail_table: String,
+    /// Extra SQL predicates for partition projection, e.g. `day >= '2024/08/16'`.
+    pub alb_partition_predicate: String,
+    pub cloudtrail_partition_predicate: String,
+    /// Rows read per query at most.
+    pub max_rows: usize,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct XrayConfig {
     pub enabled: bool,
+    /// X-Ray filter expression for GetTraceSummaries, e.g. `fault = true OR error = true`.
+    pub filter_expression: String,
+    pub max_summaries: usize,
+    /// Full traces fetched with BatchGetTraces.
+    pub max_traces: usize,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -159,6 +191,8 @@ pub struct MetricQuery {
     pub metric: String,
     pub dimensions: BTreeMap<String, String>,
     pub stat: String,
+    /// Period in seconds (default 60).
+    pub period: u32,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -301,6 +335,46 @@ impl Config {
             return Err(format!(
                 "llm.backend `{}` is unknown: use offline, bedrock or openai",
                 self.llm.backend
+            ));
+        }
+        if let Some(l) = &self.sources.cloudwatch_logs {
+            if l.log_groups.is_empty() {
+                return Err(
+                    "sources.cloudwatch_logs.log_groups is empty: list the log groups to read"
+                        .into(),
+                );
+            }
+            if !matches!(l.mode.as_str(), "" | "insights" | "filter" | "pattern") {
+                return Err(format!(
+                    "sources.cloudwatch_logs.mode `{}` is unknown: use insights, filter or pattern",
+                    l.mode
+                ));
+            }
+        }
+        if let Some(a) = &self.sources.athena
+            && (a.database.is_empty() || (a.alb_table.is_empty() && a.cloudtrail_table.is_empty()))
+        {
+            return Err(
+                "sources.athena needs database and at least one of alb_table, cloudtrail_table"
+                    .into(),
+            );
+        }
+        if let Some(m) = &self.sources.metrics {
+            for q in &m.queries {
+                if q.namespace.is_empty() || q.metric.is_empty() {
+                    return Err(
+                        "every [[sources.metrics.queries]] needs namespace and metric".into(),
+                    );
+                }
+            }
+        }
+        if !matches!(
+            self.llm.response_format.as_str(),
+            "json_schema" | "json_object" | "none"
+        ) {
+            return Err(format!(
+                "llm.response_format `{}` is unknown: use json_schema, json_object or none",
+                self.llm.response_format
             ));
         }
         if let Some(f) = &self.sources.files

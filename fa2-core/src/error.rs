@@ -35,6 +35,21 @@ pub enum LlmError {
     Parse(String),
     #[error("LLM call timed out after {0:?}")]
     Timeout(std::time::Duration),
+    #[error("the prompt is too long for the model: {0}")]
+    ContextOverflow(String),
+}
+
+impl LlmError {
+    /// Whether the model rejected the prompt as too long (the pipeline then shrinks the
+    /// budget and retries once). Backends report it as `ContextOverflow`, or as a request
+    /// error whose message starts with `context overflow:`.
+    pub fn is_context_overflow(&self) -> bool {
+        match self {
+            LlmError::ContextOverflow(_) => true,
+            LlmError::Request(m) => m.starts_with("context overflow:"),
+            _ => false,
+        }
+    }
 }
 
 /// The configuration file or its environment overrides are invalid.

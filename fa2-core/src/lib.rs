@@ -8,6 +8,7 @@
 pub mod analyze;
 pub mod config;
 pub mod distill;
+pub mod doctor;
 pub mod error;
 pub mod evidence;
 pub mod llm;

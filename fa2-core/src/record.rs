@@ -212,6 +212,20 @@ pub struct Trace {
     pub spans: Vec<Span>,
 }
 
+/// A log pattern counted by the server (Logs Insights `pattern`): only the pattern, its counts
+/// per window and a few samples crossed the network, not the events.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct LogPattern {
+    pub group: Arc<str>,
+    /// The pattern text with the server's wildcards (`<*>`).
+    pub pattern: String,
+    pub incident_count: u64,
+    pub baseline_count: u64,
+    pub samples: Vec<String>,
+    /// Severity the server inferred, if any.
+    pub severity: Option<String>,
+}
+
 /// One CloudWatch metric time series (`GetMetricData`).
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct MetricSeries {
@@ -225,6 +239,7 @@ pub struct MetricSeries {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Record {
     Log(LogEvent),
+    LogPattern(Box<LogPattern>),
     Alb(Box<AlbAccessLog>),
     Audit(Box<AuditEvent>),
     TraceSummary(Box<TraceSummary>),
@@ -235,7 +250,7 @@ pub enum Record {
 impl Record {
     pub fn kind(&self) -> RecordKind {
         match self {
-            Record::Log(_) => RecordKind::Logs,
+            Record::Log(_) | Record::LogPattern(_) => RecordKind::Logs,
             Record::Alb(_) => RecordKind::Alb,
             Record::Audit(_) => RecordKind::Cloudtrail,
             Record::TraceSummary(_) | Record::Trace(_) => RecordKind::Xray,
@@ -243,10 +258,12 @@ impl Record {
         }
     }
 
-    /// How many countable records this is (a metric series counts its points).
+    /// How many countable records this is (a metric series counts its points, a pattern the
+    /// events the server counted).
     pub fn count(&self) -> u64 {
         match self {
             Record::Metric(m) => m.points.len() as u64,
+            Record::LogPattern(p) => p.incident_count + p.baseline_count,
             _ => 1,
         }
     }
@@ -254,7 +271,7 @@ impl Record {
     /// Fine-grained record type, used for per-type counts in the report.
     pub fn record_type(&self) -> RecordType {
         match self {
-            Record::Log(_) => RecordType::LogEvents,
+            Record::Log(_) | Record::LogPattern(_) => RecordType::LogEvents,
             Record::Alb(_) => RecordType::AlbEntries,
             Record::Audit(_) => RecordType::CloudtrailRecords,
             Record::TraceSummary(_) => RecordType::XraySummaries,

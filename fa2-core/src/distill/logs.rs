@@ -7,7 +7,7 @@
 
 use super::{Ctx, PhaseCounts, Samples, note_origin, versus};
 use crate::evidence::{self, Evidence, EvidenceKind};
-use crate::record::{LogEvent, RecordKind};
+use crate::record::{LogEvent, LogPattern, RecordKind};
 use crate::request::Phase;
 use crate::telemetry::{Origin, OriginId};
 use chrono::{DateTime, Utc};
@@ -249,6 +249,8 @@ struct GroupState {
 #[derive(Debug)]
 pub(crate) struct LogAggregator {
     groups: Vec<GroupState>,
+    /// Patterns counted by the server, kept as they came (already aggregated).
+    patterns: Vec<(Arc<str>, String, TemplateStats)>,
     index: HashMap<Arc<str>, usize>,
     max_groups: usize,
     miner_config: MinerConfig,
@@ -261,6 +263,7 @@ impl LogAggregator {
     pub fn new(config: &super::DistillConfig) -> Self {
         LogAggregator {
             groups: Vec::new(),
+            patterns: Vec::new(),
             index: HashMap::new(),
             max_groups: config.max_groups.max(1),
             miner_config: MinerConfig {
@@ -271,7 +274,42 @@ impl LogAggregator {
     }
 
     pub fn template_count(&self) -> usize {
-        self.groups.iter().map(|g| g.stats.len()).sum()
+        self.groups.iter().map(|g| g.stats.len()).sum::<usize>() + self.patterns.len()
+    }
+
+    /// Takes a pattern the server already counted (bounded like templates).
+    pub fn add_pattern(&mut self, ctx: &Ctx<'_>, origin: OriginId, p: &LogPattern) {
+        if self.patterns.len() >= ctx.config.max_templates_per_group * 4 {
+            return;
+        }
+        let mut counts = PhaseCounts::new(&ctx.timeline);
+        counts.incident = p.incident_count;
+        counts.baseline = p.baseline_count;
+        let mut levels = [0u32; 7];
+        let level = p
+            .severity
+            .as_deref()
+            .and_then(LogLevel::parse)
+            .or_else(|| p.samples.first().map(|s| mining_text(s).level))
+            .unwrap_or(LogLevel::Unknown);
+        levels[level as usize] = 1;
+        let mut samples = Samples::default();
+        let phase = if p.incident_count > 0 {
+            Phase::Incident
+        } else {
+            Phase::Baseline
+        };
+        for s in &p.samples {
+            samples.offer(ctx.config.samples, ctx.config.sample_chars, phase, s);
+        }
+        let stats = TemplateStats {
+            counts,
+            levels,
+            samples,
+            origins: vec![origin],
+        };
+        self.patterns
+            .push((p.group.clone(), p.pattern.clone(), stats));
     }
 
     fn group_index(&mut self, name: &Arc<str>) -> usize {
@@ -329,6 +367,16 @@ impl LogAggregator {
 
     pub fn finish(self, ctx: &Ctx<'_>, origins: &[Origin]) -> Vec<Evidence> {
         let mut out = Vec::new();
+        for (group, pattern, st) in self.patterns {
+            out.push(template_evidence(
+                ctx,
+                origins,
+                &group,
+                &pattern,
+                Vec::new(),
+                st,
+            ));
+        }
         for g in self.groups {
             for (id, st) in g.stats {
                 let Some(t) = g.miner.template(id) else {
@@ -589,6 +637,54 @@ mod tests {
             0.35
         );
         assert_eq!(severity(LogLevel::Debug, "error in cache"), 0.2);
+    }
+
+    #[test]
+    fn server_counted_patterns_become_templates_with_their_counts() {
+        use crate::distill::{DistillConfig, Distiller};
+        use crate::record::{LogPattern, Record};
+        let s = crate::time::parse_timestamp("2024-08-16T11:19:00Z").unwrap();
+        let w = crate::request::Window::with_baseline(
+            s,
+            s + chrono::Duration::minutes(30),
+            std::time::Duration::from_secs(3600),
+        )
+        .unwrap();
+        let mut d = Distiller::new(w, DistillConfig::default());
+        let pattern = |text: &str, inc: u64, base: u64, sample: &str| {
+            Record::LogPattern(Box::new(LogPattern {
+                group: Arc::from("/aws/lambda/orders"),
+                pattern: text.into(),
+                incident_count: inc,
+                baseline_count: base,
+                samples: vec![sample.into()],
+                severity: None,
+            }))
+        };
+        d.accept(
+            0,
+            pattern(
+                "ERROR ProvisionedThroughputExceededException <*>",
+                800,
+                0,
+                "ERROR ProvisionedThroughputExceededException table orders",
+            ),
+        );
+        d.accept(
+            0,
+            pattern(
+                "ERROR Failed to refresh feature flags <*>",
+                30,
+                60,
+                "ERROR Failed to refresh feature flags: 503",
+            ),
+        );
+        let out = d.finish(&crate::redact::Redactor::builtin());
+        assert_eq!(out.stats.records_in_incident, 830);
+        let top = &out.evidence[0];
+        assert!(top.title.contains("ProvisionedThroughputExceededException"));
+        assert_eq!((top.count, top.baseline_count), (800, 0));
+        assert!(out.evidence[1].score < 0.3, "chronic pattern stays low");
     }
 
     #[test]

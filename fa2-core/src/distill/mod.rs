@@ -328,8 +328,21 @@ impl Distiller {
 
     /// Takes one record.
     pub fn accept(&mut self, origin: OriginId, record: Record) {
+        if let Record::LogPattern(p) = &record {
+            // counted by the server per window: no timestamp to place it by
+            self.stats.records_in_incident += p.incident_count;
+            self.stats.records_in_baseline += p.baseline_count;
+            let ctx = Ctx {
+                window: &self.window,
+                timeline: self.timeline,
+                config: &self.config,
+            };
+            self.logs.add_pattern(&ctx, origin, p);
+            return;
+        }
         let ts = match &record {
             Record::Log(ev) => Some(ev.ts),
+            Record::LogPattern(_) => None,
             Record::Alb(a) => a.time,
             Record::Audit(a) => a.time,
             Record::TraceSummary(s) => s.start,
@@ -364,7 +377,7 @@ impl Distiller {
             Record::Audit(a) => self.audit.add(&ctx, origin, phase, ts, *a),
             Record::TraceSummary(s) => self.traces.add_summary(&ctx, origin, phase, ts, &s),
             Record::Trace(t) => self.traces.add_trace(&ctx, origin, phase, ts, &t),
-            Record::Metric(_) => {}
+            Record::Metric(_) | Record::LogPattern(_) => {}
         }
     }
 

@@ -1,7 +1,12 @@
 //! The `LlmBackend` trait, the request/response types, and the structured analysis that every
 //! backend (an LLM or the offline analyzer) returns.
 
+pub mod answer;
+#[cfg(feature = "aws")]
+pub mod bedrock;
 pub mod offline;
+pub mod openai;
+pub mod retry;
 mod unavailable;
 
 use crate::error::LlmError;

@@ -1,6 +1,8 @@
 //! The `TelemetrySource` trait, the record sink that sources stream into, and the
 //! bookkeeping (origins, statuses) that lets the report say where every record came from.
 
+#[cfg(feature = "aws")]
+pub mod aws;
 pub mod files;
 mod unavailable;
 

@@ -1,0 +1,95 @@
+//! AWS telemetry sources (behind the `aws` feature): CloudWatch Logs, Athena (ALB access logs
+//! and CloudTrail), X-Ray, CloudWatch metrics and alarms, all through the official `aws-sdk-*`
+//! clients with the standard `aws-config` chain (profiles, SSO, environment, IMDS, region).
+//! `AWS_ENDPOINT_URL` and `AWS_ENDPOINT_URL_<SERVICE>` are honoured by `aws-config`, so the
+//! sources run against LocalStack or moto unchanged.
+
+pub mod athena;
+pub mod logs;
+pub mod metrics;
+pub mod xray;
+
+use crate::error::SourceError;
+use std::time::{Duration, Instant};
+
+/// Loads the shared SDK configuration; `region` overrides the chain's region.
+pub async fn sdk_config(region: Option<&str>) -> aws_config::SdkConfig {
+    let mut loader = aws_config::defaults(aws_config::BehaviorVersion::latest());
+    if let Some(r) = region.filter(|r| !r.is_empty()) {
+        loader = loader.region(aws_config::Region::new(r.to_string()));
+    }
+    loader.load().await
+}
+
+/// Adaptive polling for asynchronous queries (Logs Insights, Athena): starts near 200 ms and
+/// grows to about 2 s, never sleeping past the deadline.
+#[derive(Debug, Clone)]
+pub struct Poller {
+    interval: Duration,
+    deadline: Instant,
+}
+
+impl Poller {
+    pub const FIRST: Duration = Duration::from_millis(200);
+    pub const MAX: Duration = Duration::from_secs(2);
+
+    pub fn new(deadline: Instant) -> Self {
+        Poller {
+            interval: Self::FIRST,
+            deadline,
+        }
+    }
+
+    /// Sleeps before the next poll; `Err(Timeout)` once the deadline has passed (the caller
+    /// then stops the query).
+    pub async fn wait(&mut self) -> Result<(), SourceError> {
+        let now = Instant::now();
+        if now >= self.deadline {
+            return Err(SourceError::Timeout(self.interval));
+        }
+        let nap = self.interval.min(self.deadline - now);
+        tokio::time::sleep(nap).await;
+        self.interval = (self.interval.mul_f64(1.5)).min(Self::MAX);
+        Ok(())
+    }
+
+    /// The current interval (for tests and logs).
+    pub fn interval(&self) -> Duration {
+        self.interval
+    }
+}
+
+/// Formats an SDK error with its service error code and message, not just "service error".
+pub fn sdk_error<E, R>(
+    what: &str,
+    err: &aws_sdk_cloudwatchlogs::error::SdkError<E, R>,
+) -> SourceError
+where
+    E: std::error::Error + aws_sdk_cloudwatchlogs::error::ProvideErrorMetadata + 'static,
+    R: std::fmt::Debug + 'static,
+{
+    use aws_sdk_cloudwatchlogs::error::ProvideErrorMetadata;
+    let detail = match (err.code(), err.message()) {
+        (Some(c), Some(m)) => format!("{c}: {m}"),
+        (Some(c), None) => c.to_string(),
+        _ => aws_smithy_types::error::display::DisplayErrorContext(err).to_string(),
+    };
+    SourceError::Unavailable(format!("{what} failed: {detail}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test(start_paused = true)]
+    async fn poller_grows_to_two_seconds_and_stops_at_the_deadline() {
+        let mut p = Poller::new(Instant::now() + Duration::from_secs(10));
+        let mut seen = Vec::new();
+        while p.wait().await.is_ok() {
+            seen.push(p.interval());
+        }
+        assert_eq!(seen.first(), Some(&Duration::from_millis(300)));
+        assert_eq!(seen.iter().max(), Some(&Poller::MAX));
+        assert!(seen.len() >= 5);
+    }
+}

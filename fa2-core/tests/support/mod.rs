@@ -1,0 +1,111 @@
+//! Test support: a real moto server (the AWS API emulator, installed into the workspace's
+//! `.venv` by `scripts/test`) on a free loopback port, stopped when dropped.
+
+#![allow(dead_code, clippy::unwrap_used)]
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// A running moto server.
+pub struct Moto {
+    child: Child,
+    pub port: u16,
+    pub endpoint: String,
+}
+
+fn moto_binary() -> PathBuf {
+    if let Ok(p) = std::env::var("FA2_MOTO_SERVER") {
+        return PathBuf::from(p);
+    }
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
+    root.join(".venv/bin/moto_server")
+}
+
+impl Moto {
+    /// Starts moto on a free port and waits until it answers.
+    pub fn start() -> Moto {
+        let bin = moto_binary();
+        assert!(
+            bin.exists(),
+            "moto_server not found at {}: run scripts/test (it installs moto[server] into .venv) or set FA2_MOTO_SERVER",
+            bin.display()
+        );
+        let port = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let child = Command::new(&bin)
+            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {}: {e}", bin.display()));
+        let moto = Moto {
+            child,
+            port,
+            endpoint: format!("http://127.0.0.1:{port}"),
+        };
+        let start = Instant::now();
+        while start.elapsed() < Duration::from_secs(30) {
+            if moto.request("GET", "/moto-api/", "").0 == 200 {
+                return moto;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        panic!("moto did not answer on port {port} within 30 s");
+    }
+
+    /// A plain HTTP/1.0 request to moto (its own API); returns status and body.
+    pub fn request(&self, method: &str, path: &str, body: &str) -> (u16, String) {
+        let Ok(mut s) = TcpStream::connect(("127.0.0.1", self.port)) else {
+            return (0, String::new());
+        };
+        let _ = s.set_read_timeout(Some(Duration::from_secs(10)));
+        let req = format!(
+            "{method} {path} HTTP/1.0\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
+        );
+        if s.write_all(req.as_bytes()).is_err() {
+            return (0, String::new());
+        }
+        let mut resp = String::new();
+        let _ = s.read_to_string(&mut resp);
+        let status = resp
+            .split_whitespace()
+            .nth(1)
+            .and_then(|c| c.parse().ok())
+            .unwrap_or(0);
+        let body = resp
+            .split_once("\r\n\r\n")
+            .map(|(_, b)| b.to_string())
+            .unwrap_or_default();
+        (status, body)
+    }
+
+    /// SDK configuration pointing every service at this server.
+    pub async fn sdk_config(&self) -> aws_config::SdkConfig {
+        aws_config::defaults(aws_config::BehaviorVersion::latest())
+            .endpoint_url(&self.endpoint)
+            .region(aws_config::Region::new("us-east-1"))
+            .credentials_provider(aws_sdk_cloudwatchlogs::config::Credentials::new(
+                "AKIATESTTESTTESTTEST",
+                "testsecret",
+                None,
+                None,
+                "fa2-tests",
+            ))
+            .load()
+            .await
+    }
+}
+
+impl Drop for Moto {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
