@@ -83,6 +83,7 @@ pub fn aws_sources(
             cloudtrail_table: a.cloudtrail_table.clone(),
             alb_partition_predicate: a.alb_partition_predicate.clone(),
             cloudtrail_partition_predicate: a.cloudtrail_partition_predicate.clone(),
+            alb_aggregate: a.alb_aggregate,
             ..AthenaOptions::default()
         };
         if a.max_rows > 0 {

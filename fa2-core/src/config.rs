@@ -165,6 +165,9 @@ pub struct AthenaConfig {
     pub cloudtrail_partition_predicate: String,
     /// Rows read per query at most.
     pub max_rows: usize,
+    /// Let Athena count ALB requests per status, target group and path (`GROUP BY`) instead
+    /// of reading entries: for tables too large to read row by row.
+    pub alb_aggregate: bool,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]

@@ -212,6 +212,26 @@ pub struct Trace {
     pub spans: Vec<Span>,
 }
 
+/// ALB requests counted by a query (Athena's `GROUP BY`), one group of status, target group,
+/// method and path in one window: counts crossed the network, not the entries.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AlbCount {
+    pub phase: crate::request::Phase,
+    pub elb_status_code: Option<u16>,
+    pub target_status_code: Option<u16>,
+    /// Target group name (from the ARN), `-` when no target group.
+    pub target_group: String,
+    pub method: String,
+    pub path: String,
+    pub requests: u64,
+    /// Requests whose target did not answer (`target_processing_time = -1`).
+    pub no_target_response: u64,
+    pub avg_target_time: Option<f64>,
+    pub max_target_time: Option<f64>,
+    pub first_seen: Option<DateTime<Utc>>,
+    pub last_seen: Option<DateTime<Utc>>,
+}
+
 /// A log pattern counted by the server (Logs Insights `pattern`): only the pattern, its counts
 /// per window and a few samples crossed the network, not the events.
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -241,6 +261,7 @@ pub enum Record {
     Log(LogEvent),
     LogPattern(Box<LogPattern>),
     Alb(Box<AlbAccessLog>),
+    AlbCount(Box<AlbCount>),
     Audit(Box<AuditEvent>),
     TraceSummary(Box<TraceSummary>),
     Trace(Box<Trace>),
@@ -251,7 +272,7 @@ impl Record {
     pub fn kind(&self) -> RecordKind {
         match self {
             Record::Log(_) | Record::LogPattern(_) => RecordKind::Logs,
-            Record::Alb(_) => RecordKind::Alb,
+            Record::Alb(_) | Record::AlbCount(_) => RecordKind::Alb,
             Record::Audit(_) => RecordKind::Cloudtrail,
             Record::TraceSummary(_) | Record::Trace(_) => RecordKind::Xray,
             Record::Metric(_) => RecordKind::Metrics,
@@ -264,6 +285,7 @@ impl Record {
         match self {
             Record::Metric(m) => m.points.len() as u64,
             Record::LogPattern(p) => p.incident_count + p.baseline_count,
+            Record::AlbCount(c) => c.requests,
             _ => 1,
         }
     }
@@ -272,7 +294,7 @@ impl Record {
     pub fn record_type(&self) -> RecordType {
         match self {
             Record::Log(_) | Record::LogPattern(_) => RecordType::LogEvents,
-            Record::Alb(_) => RecordType::AlbEntries,
+            Record::Alb(_) | Record::AlbCount(_) => RecordType::AlbEntries,
             Record::Audit(_) => RecordType::CloudtrailRecords,
             Record::TraceSummary(_) => RecordType::XraySummaries,
             Record::Trace(_) => RecordType::XrayTraces,

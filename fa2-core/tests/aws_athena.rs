@@ -690,3 +690,152 @@ async fn an_unknown_workgroup_fails_each_query_and_no_table_fails_the_source() {
             .contains("neither alb_table nor cloudtrail_table")
     );
 }
+
+/// The aggregated mode: Athena counts per phase, status, target group and path; the records
+/// carry the counts, and the distiller turns them into the same ALB evidence as entries would.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn aggregated_alb_counts_become_weighted_evidence() {
+    let moto = support::Moto::start();
+    let cfg = moto.sdk_config().await;
+    let cols = [
+        "phase",
+        "elb_status_code",
+        "target_status_code",
+        "target_group_arn",
+        "request_verb",
+        "path",
+        "requests",
+        "no_target_response",
+        "avg_target_time",
+        "max_target_time",
+        "first_seen",
+        "last_seen",
+    ];
+    let tg = "arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/checkout-tg/73e2d6bc24d8a067";
+    let rows = vec![
+        vec![
+            Some("baseline"),
+            Some("200"),
+            Some("200"),
+            Some(tg),
+            Some("GET"),
+            Some("/api/cart"),
+            Some("52000"),
+            Some("0"),
+            Some("0.05"),
+            Some("0.4"),
+            Some("2024-08-16T10:19:00.100000Z"),
+            Some("2024-08-16T11:18:59.900000Z"),
+        ],
+        vec![
+            Some("incident"),
+            Some("200"),
+            Some("200"),
+            Some(tg),
+            Some("GET"),
+            Some("/api/cart"),
+            Some("21000"),
+            Some("0"),
+            Some("0.05"),
+            Some("0.4"),
+            Some("2024-08-16T11:19:00.100000Z"),
+            Some("2024-08-16T11:48:59.900000Z"),
+        ],
+        vec![
+            Some("incident"),
+            Some("504"),
+            None,
+            Some(tg),
+            Some("POST"),
+            Some("/api/orders/1234"),
+            Some("4200"),
+            Some("4200"),
+            None,
+            Some("-1.0"),
+            Some("2024-08-16T11:22:03.000000Z"),
+            Some("2024-08-16T11:48:58.000000Z"),
+        ],
+        vec![
+            Some("baseline"),
+            Some("502"),
+            Some("502"),
+            Some(tg),
+            Some("POST"),
+            Some("/api/orders/99"),
+            Some("3"),
+            Some("0"),
+            Some("0.2"),
+            Some("0.3"),
+            Some("2024-08-16T10:40:00.000000Z"),
+            Some("2024-08-16T10:50:00.000000Z"),
+        ],
+        vec![
+            Some("outside"),
+            Some("500"),
+            Some("500"),
+            Some(tg),
+            Some("GET"),
+            Some("/x"),
+            Some("77"),
+            Some("0"),
+            Some("0.1"),
+            Some("0.1"),
+            Some("2024-08-16T09:00:00.000000Z"),
+            Some("2024-08-16T09:10:00.000000Z"),
+        ],
+    ];
+    queue_results(&moto, vec![result(&cols, &rows)]);
+    let source = AthenaSource::new(
+        &cfg,
+        AthenaOptions {
+            cloudtrail_table: String::new(),
+            alb_aggregate: true,
+            ..options()
+        },
+    );
+    let query = SourceQuery::new(window(), Instant::now() + Duration::from_secs(30));
+    let mut sink = VecSink::default();
+    let summary = source.collect(&query, &mut sink).await.unwrap();
+    // the "outside" group is not a record; the others carry their counts
+    assert_eq!(sink.records.len(), 4);
+    let st = &summary.statuses[0];
+    assert_eq!(st.status, SourceState::Ok);
+    assert_eq!(st.records, 52000 + 21000 + 4200 + 3);
+    let execs = executions(&cfg).await;
+    assert!(
+        execs[0].query.contains("GROUP BY") && execs[0].query.contains("count(*) AS requests"),
+        "{}",
+        execs[0].query
+    );
+
+    let mut d =
+        fa2_core::distill::Distiller::new(window(), fa2_core::distill::DistillConfig::default());
+    for (i, o) in sink.origins.iter().enumerate() {
+        d.insert_origin(i as u32, o.clone());
+    }
+    for (o, r) in sink.records {
+        d.accept(o, r);
+    }
+    let out = d.finish(&fa2_core::redact::Redactor::builtin());
+    let e5 = out
+        .evidence
+        .iter()
+        .find(|e| e.title.contains("HTTP 5xx"))
+        .unwrap();
+    assert_eq!((e5.count, e5.baseline_count), (4200, 3));
+    assert!(e5.title.contains("16.7% of 25200"), "{}", e5.title);
+    assert!(e5.detail.as_deref().unwrap().contains("504 ×4200"));
+    assert!(
+        e5.detail
+            .as_deref()
+            .unwrap()
+            .contains("POST /api/orders/{id} ×4200")
+    );
+    let conn = out
+        .evidence
+        .iter()
+        .find(|e| e.title.contains("failed to reach a target"))
+        .unwrap();
+    assert_eq!(conn.count, 4200);
+    assert!(e5.score > 0.7);
+}

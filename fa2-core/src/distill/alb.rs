@@ -4,7 +4,7 @@
 use super::histogram::{Histogram, latency_evidence};
 use super::{BoundedCounter, Ctx, PhaseCounts, Samples, note_origin, versus};
 use crate::evidence::{Evidence, EvidenceKind};
-use crate::record::{AlbAccessLog, RecordKind};
+use crate::record::{AlbAccessLog, AlbCount, RecordKind};
 use crate::request::Phase;
 use crate::telemetry::{Origin, OriginId};
 use chrono::{DateTime, Utc};
@@ -33,6 +33,29 @@ struct GroupStats {
     samples4: Samples,
     samples_conn: Samples,
     origins: Vec<OriginId>,
+}
+
+impl GroupStats {
+    fn new(tl: &super::TimelineSpec) -> Self {
+        GroupStats {
+            total_incident: 0,
+            total_baseline: 0,
+            err5: PhaseCounts::new(tl),
+            err4: PhaseCounts::new(tl),
+            conn_fail: PhaseCounts::new(tl),
+            codes5: BoundedCounter::default(),
+            codes4: BoundedCounter::default(),
+            paths5: BoundedCounter::default(),
+            paths4: BoundedCounter::default(),
+            reasons: BoundedCounter::default(),
+            latency_incident: Histogram::default(),
+            latency_baseline: Histogram::default(),
+            samples5: Samples::default(),
+            samples4: Samples::default(),
+            samples_conn: Samples::default(),
+            origins: Vec::new(),
+        }
+    }
 }
 
 #[derive(Debug, Default)]
@@ -79,6 +102,51 @@ impl AlbAggregator {
         self.add_to(&tg, ctx, origin, phase, ts, a);
     }
 
+    /// Takes requests that a query already counted (Athena's aggregation): the same
+    /// aggregates, weighted; no latency percentiles or samples can come from counts.
+    pub fn add_count(&mut self, ctx: &Ctx<'_>, origin: OriginId, c: &AlbCount) {
+        let tl = &ctx.timeline;
+        let key = if !self.groups.contains_key(&c.target_group)
+            && self.groups.len() >= MAX_TARGET_GROUPS
+        {
+            "(other target groups)".to_string()
+        } else {
+            c.target_group.clone()
+        };
+        let g = self
+            .groups
+            .entry(key)
+            .or_insert_with(|| GroupStats::new(tl));
+        note_origin(&mut g.origins, origin);
+        let first = c.first_seen.unwrap_or(ctx.window.start);
+        let last = c.last_seen.unwrap_or(first);
+        let incident = c.phase == Phase::Incident;
+        if incident {
+            g.total_incident += c.requests;
+        } else {
+            g.total_baseline += c.requests;
+        }
+        let code = c.elb_status_code.unwrap_or(0);
+        let path = format!("{} {}", c.method, path_pattern(&c.path));
+        if (500..600).contains(&code) {
+            g.err5.add_n(tl, c.phase, first, last, c.requests);
+            if incident {
+                g.codes5.add_n(&code.to_string(), c.requests, MAX_KEYS);
+                g.paths5.add_n(&path, c.requests, MAX_KEYS);
+            }
+        } else if (400..500).contains(&code) {
+            g.err4.add_n(tl, c.phase, first, last, c.requests);
+            if incident {
+                g.codes4.add_n(&code.to_string(), c.requests, MAX_KEYS);
+                g.paths4.add_n(&path, c.requests, MAX_KEYS);
+            }
+        }
+        if code >= 500 {
+            g.conn_fail
+                .add_n(tl, c.phase, first, last, c.no_target_response);
+        }
+    }
+
     fn add_to(
         &mut self,
         tg: &str,
@@ -92,24 +160,7 @@ impl AlbAggregator {
         let g = self
             .groups
             .entry(tg.to_string())
-            .or_insert_with(|| GroupStats {
-                total_incident: 0,
-                total_baseline: 0,
-                err5: PhaseCounts::new(tl),
-                err4: PhaseCounts::new(tl),
-                conn_fail: PhaseCounts::new(tl),
-                codes5: BoundedCounter::default(),
-                codes4: BoundedCounter::default(),
-                paths5: BoundedCounter::default(),
-                paths4: BoundedCounter::default(),
-                reasons: BoundedCounter::default(),
-                latency_incident: Histogram::default(),
-                latency_baseline: Histogram::default(),
-                samples5: Samples::default(),
-                samples4: Samples::default(),
-                samples_conn: Samples::default(),
-                origins: Vec::new(),
-            });
+            .or_insert_with(|| GroupStats::new(tl));
         note_origin(&mut g.origins, origin);
         let incident = phase == Phase::Incident;
         if incident {

@@ -77,6 +77,36 @@ impl PhaseCounts {
         }
     }
 
+    /// Adds `n` occurrences counted elsewhere, first seen at `first` and last at `last`.
+    pub fn add_n(
+        &mut self,
+        tl: &TimelineSpec,
+        phase: Phase,
+        first: DateTime<Utc>,
+        last: DateTime<Utc>,
+        n: u64,
+    ) {
+        if n == 0 {
+            return;
+        }
+        self.add(tl, phase, first);
+        if n == 1 {
+            return;
+        }
+        self.add(tl, phase, last);
+        // the two adds counted 2; the rest go with the first occurrence
+        match phase {
+            Phase::Incident => {
+                self.incident = self.incident + n - 2;
+                if let Some(b) = self.buckets.get_mut(tl.bucket(first)) {
+                    *b = b.saturating_add(u32::try_from(n.saturating_sub(2)).unwrap_or(u32::MAX));
+                }
+            }
+            Phase::Baseline => self.baseline = self.baseline + n - 2,
+            Phase::Outside => {}
+        }
+    }
+
     pub fn add(&mut self, tl: &TimelineSpec, phase: Phase, ts: DateTime<Utc>) {
         match phase {
             Phase::Incident => {
@@ -328,6 +358,23 @@ impl Distiller {
 
     /// Takes one record.
     pub fn accept(&mut self, origin: OriginId, record: Record) {
+        if let Record::AlbCount(c) = &record {
+            match c.phase {
+                Phase::Incident => self.stats.records_in_incident += c.requests,
+                Phase::Baseline => self.stats.records_in_baseline += c.requests,
+                Phase::Outside => {
+                    self.stats.records_outside += c.requests;
+                    return;
+                }
+            }
+            let ctx = Ctx {
+                window: &self.window,
+                timeline: self.timeline,
+                config: &self.config,
+            };
+            self.alb.add_count(&ctx, origin, c);
+            return;
+        }
         if let Record::LogPattern(p) = &record {
             // counted by the server per window: no timestamp to place it by
             self.stats.records_in_incident += p.incident_count;
@@ -342,7 +389,7 @@ impl Distiller {
         }
         let ts = match &record {
             Record::Log(ev) => Some(ev.ts),
-            Record::LogPattern(_) => None,
+            Record::LogPattern(_) | Record::AlbCount(_) => None,
             Record::Alb(a) => a.time,
             Record::Audit(a) => a.time,
             Record::TraceSummary(s) => s.start,
@@ -377,7 +424,7 @@ impl Distiller {
             Record::Audit(a) => self.audit.add(&ctx, origin, phase, ts, *a),
             Record::TraceSummary(s) => self.traces.add_summary(&ctx, origin, phase, ts, &s),
             Record::Trace(t) => self.traces.add_trace(&ctx, origin, phase, ts, &t),
-            Record::Metric(_) | Record::LogPattern(_) => {}
+            Record::Metric(_) | Record::LogPattern(_) | Record::AlbCount(_) => {}
         }
     }
 
@@ -524,12 +571,16 @@ pub(crate) struct BoundedCounter {
 
 impl BoundedCounter {
     pub fn add(&mut self, key: &str, cap: usize) {
+        self.add_n(key, 1, cap);
+    }
+
+    pub fn add_n(&mut self, key: &str, n: u64, cap: usize) {
         if let Some(v) = self.map.get_mut(key) {
-            *v += 1;
+            *v += n;
         } else if self.map.len() < cap {
-            self.map.insert(key.to_string(), 1);
+            self.map.insert(key.to_string(), n);
         } else {
-            self.other += 1;
+            self.other += n;
         }
     }
 

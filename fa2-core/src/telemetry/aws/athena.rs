@@ -115,6 +115,9 @@ pub struct AthenaOptions {
     pub cloudtrail_partition_predicate: String,
     /// Rows read per query (default 100,000; 0 means the default). A reached cap is reported.
     pub max_rows: usize,
+    /// Read the ALB table as counts per status, target group and path (`GROUP BY` in Athena)
+    /// instead of entry by entry: for tables too large to scan out row by row.
+    pub alb_aggregate: bool,
     /// Data catalog (default `AwsDataCatalog`).
     pub catalog: String,
 }
@@ -130,6 +133,7 @@ impl Default for AthenaOptions {
             alb_partition_predicate: String::new(),
             cloudtrail_partition_predicate: String::new(),
             max_rows: DEFAULT_MAX_ROWS,
+            alb_aggregate: false,
             catalog: DEFAULT_CATALOG.into(),
         }
     }
@@ -159,6 +163,8 @@ pub struct AthenaQuery {
     pub sql: String,
     /// One SQL literal per `?`, in order (the `ExecutionParameters`).
     pub params: Vec<String>,
+    /// The rows are [`AlbCount`] groups, not entries.
+    pub counts: bool,
 }
 
 impl AthenaQuery {
@@ -382,6 +388,7 @@ pub fn alb_entries_query(opts: &AthenaOptions, window: &Window) -> Result<Athena
         label: format!("ALB entries ({})", opts.alb_table),
         sql,
         params: span_params(window),
+        counts: false,
     })
 }
 
@@ -421,6 +428,7 @@ pub fn cloudtrail_queries(
             opts.row_cap() + 1
         ),
         params: span_params(window),
+        counts: false,
     };
     Ok([
         build("changes and errors", CLOUDTRAIL_CHANGES),
@@ -465,6 +473,7 @@ FROM {table}\n{}\nGROUP BY 1, 2, 3, 4, 5, 6\nORDER BY requests DESC\nLIMIT {}",
             ts_literal(window.collect_start()),
             ts_literal(window.collect_end()),
         ],
+        counts: true,
     })
 }
 
@@ -491,27 +500,11 @@ pub fn alb_error_samples_query(
         label: format!("ALB 5xx samples ({})", opts.alb_table),
         sql,
         params: span_params(window),
+        counts: false,
     })
 }
 
-/// One group of [`alb_counts_query`]'s result.
-#[derive(Debug, Clone, PartialEq)]
-pub struct AlbCount {
-    pub phase: Phase,
-    pub elb_status_code: Option<u16>,
-    pub target_status_code: Option<u16>,
-    /// Target group name (from the ARN), `-` when no target group.
-    pub target_group: String,
-    pub method: String,
-    pub path: String,
-    pub requests: u64,
-    /// Requests whose target did not answer (`target_processing_time = -1`).
-    pub no_target_response: u64,
-    pub avg_target_time: Option<f64>,
-    pub max_target_time: Option<f64>,
-    pub first_seen: Option<DateTime<Utc>>,
-    pub last_seen: Option<DateTime<Utc>>,
-}
+pub use crate::record::AlbCount;
 
 /// Reads the pages of an [`alb_counts_query`] result (header row of the first page skipped).
 pub fn parse_alb_counts(pages: &[ResultSet]) -> Vec<AlbCount> {
@@ -1065,7 +1058,12 @@ impl AthenaSource {
     pub fn queries(&self, window: &Window) -> Vec<Result<AthenaQuery, (RecordKind, String)>> {
         let mut out = Vec::new();
         if !self.options.alb_table.is_empty() {
-            out.push(alb_entries_query(&self.options, window).map_err(|e| (RecordKind::Alb, e)));
+            let q = if self.options.alb_aggregate {
+                alb_counts_query(&self.options, window, self.options.row_cap())
+            } else {
+                alb_entries_query(&self.options, window)
+            };
+            out.push(q.map_err(|e| (RecordKind::Alb, e)));
         }
         if !self.options.cloudtrail_table.is_empty() {
             match cloudtrail_queries(&self.options, window) {
@@ -1186,12 +1184,20 @@ impl AthenaSource {
                 Ok(p) => p,
                 Err(e) => break Err(sdk_error("GetQueryResults", &e).to_string()),
             };
-            let records = match page.result_set().map(|rs| reader.page(rs)) {
-                Some(Ok(r)) => r,
-                Some(Err(e)) => break Err(e),
+            let records = match page.result_set() {
+                // counted groups: each record carries its number of requests
+                Some(rs) if q.counts => parse_alb_counts(std::slice::from_ref(rs))
+                    .into_iter()
+                    .filter(|c| c.phase != crate::request::Phase::Outside)
+                    .map(|c| Record::AlbCount(Box::new(c)))
+                    .collect(),
+                Some(rs) => match reader.page(rs) {
+                    Ok(r) => r,
+                    Err(e) => break Err(e),
+                },
                 None => Vec::new(),
             };
-            let n = records.len() as u64;
+            let n: u64 = records.iter().map(Record::count).sum();
             if let Err(e) = emit_page(sink, origin, records) {
                 break Err(e.to_string());
             }
