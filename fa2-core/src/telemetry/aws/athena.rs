@@ -63,12 +63,13 @@
 //! [`parse_alb_counts`] reads the counts back. `collect` does not use them yet: the ALB
 //! distiller consumes individual entries, so `collect` reads entries up to `max_rows`.
 
-use super::{Poller, sdk_error};
+use super::{Poller, emit_page, sdk_error};
 use crate::error::SourceError;
 use crate::record::{AlbAccessLog, AuditEvent, Record, RecordKind, RecordType};
 use crate::request::{Phase, Window};
+use crate::telemetry::files::cloudtrail::{MAX_PARAMS_LEN, resources_from_params, truncate};
 use crate::telemetry::{
-    CollectSummary, Locator, Origin, OriginId, RecordSink, Reproduction, SourceQuery, SourceState,
+    CollectSummary, Locator, Origin, RecordSink, Reproduction, SourceQuery, SourceState,
     SourceStatus, TelemetrySource,
 };
 use async_trait::async_trait;
@@ -675,54 +676,6 @@ fn map_alb_row(c: &Columns, v: &[Option<&str>]) -> Option<AlbAccessLog> {
     })
 }
 
-/// Request parameters that name the resource a call acts on. The same list as the files
-/// source's CloudTrail reader (whose module is private to it), so both give the same resources.
-const RESOURCE_PARAMS: &[&str] = &[
-    "tableName",
-    "functionName",
-    "bucketName",
-    "roleName",
-    "policyArn",
-    "userName",
-    "groupId",
-    "groupName",
-    "serviceName",
-    "service",
-    "cluster",
-    "secretId",
-    "name",
-    "networkAclId",
-    "routeTableId",
-    "instanceId",
-    "dBInstanceIdentifier",
-    "dBClusterIdentifier",
-    "logGroupName",
-    "alarmName",
-    "queueUrl",
-    "topicArn",
-    "stackName",
-    "loadBalancerArn",
-    "targetGroupArn",
-    "restApiId",
-    "keyId",
-    "repositoryName",
-];
-
-/// Longest `requestParameters` JSON kept per event (as in the files source).
-const MAX_PARAMS_LEN: usize = 400;
-
-fn truncate(mut text: String, max: usize) -> String {
-    if text.len() > max {
-        let mut cut = max;
-        while !text.is_char_boundary(cut) {
-            cut -= 1;
-        }
-        text.truncate(cut);
-        text.push('…');
-    }
-    text
-}
-
 /// Who acted, by the same rules as the files source: user name, assumed-role session, session
 /// issuer, invoking service, last ARN segment, principal id.
 fn actor(c: &Columns, v: &[Option<&str>]) -> String {
@@ -767,19 +720,8 @@ fn map_cloudtrail_row(c: &Columns, v: &[Option<&str>]) -> AuditEvent {
             }
         }
     }
-    if let Some(Value::Object(map)) = &params {
-        for key in RESOURCE_PARAMS {
-            if let Some(val) = map.get(*key) {
-                let text = match val {
-                    Value::String(x) => x.clone(),
-                    Value::Number(n) => n.to_string(),
-                    _ => continue,
-                };
-                if !resources.contains(&text) {
-                    resources.push(text);
-                }
-            }
-        }
+    if let Some(p) = &params {
+        resources_from_params(p, &mut resources);
     }
     let request_parameters = match (&params, raw_params) {
         (Some(Value::Null), _) | (None, None) => String::new(),
@@ -999,28 +941,6 @@ impl Drop for Running {
                 }
             });
         }
-    }
-}
-
-/// Hands a page of records to the sink. `accept` may block for backpressure, so on a
-/// multi-threaded runtime the worker thread is marked as blocking while it does.
-fn emit_page(
-    sink: &mut dyn RecordSink,
-    origin: OriginId,
-    records: Vec<Record>,
-) -> Result<(), SourceError> {
-    let send = move || {
-        for r in records {
-            sink.accept(origin, r)?;
-        }
-        Ok(())
-    };
-    let multi = tokio::runtime::Handle::try_current()
-        .is_ok_and(|h| h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread);
-    if multi {
-        tokio::task::block_in_place(send)
-    } else {
-        send()
     }
 }
 

@@ -16,11 +16,12 @@
 //! Every `GetMetricData` call is registered as an [`Origin`] whose locator is the equivalent
 //! `aws cloudwatch get-metric-data` command.
 
+use super::emit_page;
 use crate::error::SourceError;
 use crate::record::{MetricSeries, Record, RecordKind, RecordType};
 use crate::telemetry::aws::sdk_error;
 use crate::telemetry::{
-    CollectSummary, Locator, Origin, OriginId, RecordSink, Reproduction, SourceQuery, SourceState,
+    CollectSummary, Locator, Origin, RecordSink, Reproduction, SourceQuery, SourceState,
     SourceStatus, TelemetrySource,
 };
 use async_trait::async_trait;
@@ -238,28 +239,6 @@ fn truncate_error(mut e: String) -> String {
 // ---------------------------------------------------------------------------------------------
 // The source.
 // ---------------------------------------------------------------------------------------------
-
-/// Hands a batch of records to the sink. `accept` may block for backpressure, so on a
-/// multi-threaded runtime the worker thread is marked as blocking while it does.
-fn emit_page(
-    sink: &mut dyn RecordSink,
-    origin: OriginId,
-    records: Vec<Record>,
-) -> Result<(), SourceError> {
-    let send = move || {
-        for r in records {
-            sink.accept(origin, r)?;
-        }
-        Ok(())
-    };
-    let multi = tokio::runtime::Handle::try_current()
-        .is_ok_and(|h| h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread);
-    if multi {
-        tokio::task::block_in_place(send)
-    } else {
-        send()
-    }
-}
 
 fn stopped_error(q: &SourceQuery) -> String {
     if q.cancel.load(std::sync::atomic::Ordering::Relaxed) {

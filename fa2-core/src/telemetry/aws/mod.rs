@@ -59,6 +59,28 @@ impl Poller {
     }
 }
 
+/// Hands a page of records to the sink. `accept` may block for backpressure, so on a
+/// multi-threaded runtime the worker thread is marked as blocking while it does.
+pub(crate) fn emit_page(
+    sink: &mut dyn crate::telemetry::RecordSink,
+    origin: crate::telemetry::OriginId,
+    records: Vec<crate::record::Record>,
+) -> Result<(), SourceError> {
+    let send = move || {
+        for r in records {
+            sink.accept(origin, r)?;
+        }
+        Ok(())
+    };
+    let multi = tokio::runtime::Handle::try_current()
+        .is_ok_and(|h| h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread);
+    if multi {
+        tokio::task::block_in_place(send)
+    } else {
+        send()
+    }
+}
+
 /// Formats an SDK error with its service error code and message, not just "service error".
 pub fn sdk_error<E, R>(
     what: &str,

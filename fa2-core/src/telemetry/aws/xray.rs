@@ -21,11 +21,12 @@
 //! sink page by page; memory holds one page plus the ids of the summaries read (bounded by
 //! `max_summaries`).
 
+use super::emit_page;
 use crate::error::SourceError;
 use crate::record::{Record, RecordKind, RecordType, RootCause, Span, Trace, TraceSummary};
 use crate::telemetry::aws::sdk_error;
 use crate::telemetry::{
-    CollectSummary, Locator, Origin, OriginId, RecordSink, Reproduction, SourceQuery, SourceState,
+    CollectSummary, Locator, Origin, RecordSink, Reproduction, SourceQuery, SourceState,
     SourceStatus, TelemetrySource,
 };
 use async_trait::async_trait;
@@ -479,28 +480,6 @@ pub fn trace_from_sdk(t: &xt::Trace) -> (Trace, u64) {
 // ---------------------------------------------------------------------------------------------
 // The source.
 // ---------------------------------------------------------------------------------------------
-
-/// Hands a page of records to the sink. `accept` may block for backpressure, so on a
-/// multi-threaded runtime the worker thread is marked as blocking while it does.
-fn emit_page(
-    sink: &mut dyn RecordSink,
-    origin: OriginId,
-    records: Vec<Record>,
-) -> Result<(), SourceError> {
-    let send = move || {
-        for r in records {
-            sink.accept(origin, r)?;
-        }
-        Ok(())
-    };
-    let multi = tokio::runtime::Handle::try_current()
-        .is_ok_and(|h| h.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread);
-    if multi {
-        tokio::task::block_in_place(send)
-    } else {
-        send()
-    }
-}
 
 fn stopped_error(q: &SourceQuery) -> String {
     if q.cancel.load(std::sync::atomic::Ordering::Relaxed) {

@@ -8,7 +8,7 @@ use serde_json::Value;
 use std::io::BufRead;
 
 /// Request parameters that name the resource a call acts on.
-const RESOURCE_PARAMS: &[&str] = &[
+pub(crate) const RESOURCE_PARAMS: &[&str] = &[
     "tableName",
     "functionName",
     "bucketName",
@@ -40,7 +40,7 @@ const RESOURCE_PARAMS: &[&str] = &[
 ];
 
 /// Longest `requestParameters` JSON kept per event.
-const MAX_PARAMS_LEN: usize = 400;
+pub(crate) const MAX_PARAMS_LEN: usize = 400;
 
 fn s(v: &Value, key: &str) -> String {
     match v.get(key) {
@@ -81,7 +81,25 @@ fn actor(ui: &Value) -> String {
     s(ui, "principalId")
 }
 
-fn truncate(mut text: String, max: usize) -> String {
+/// Adds the resources that well-known request parameters name (`tableName`, `roleName`...).
+pub(crate) fn resources_from_params(params: &Value, resources: &mut Vec<String>) {
+    if let Value::Object(map) = params {
+        for key in RESOURCE_PARAMS {
+            if let Some(val) = map.get(*key) {
+                let text = match val {
+                    Value::String(x) => x.clone(),
+                    Value::Number(n) => n.to_string(),
+                    _ => continue,
+                };
+                if !resources.contains(&text) {
+                    resources.push(text);
+                }
+            }
+        }
+    }
+}
+
+pub(crate) fn truncate(mut text: String, max: usize) -> String {
     if text.len() > max {
         let mut cut = max;
         while !text.is_char_boundary(cut) {
@@ -105,20 +123,7 @@ pub(crate) fn audit_event(v: &Value) -> AuditEvent {
             }
         }
     }
-    if let Value::Object(map) = &params {
-        for key in RESOURCE_PARAMS {
-            if let Some(val) = map.get(*key) {
-                let text = match val {
-                    Value::String(x) => x.clone(),
-                    Value::Number(n) => n.to_string(),
-                    _ => continue,
-                };
-                if !resources.contains(&text) {
-                    resources.push(text);
-                }
-            }
-        }
-    }
+    resources_from_params(&params, &mut resources);
     let read_only = match v.get("readOnly") {
         Some(Value::Bool(b)) => Some(*b),
         Some(Value::String(x)) => x.parse().ok(),

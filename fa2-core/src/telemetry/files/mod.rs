@@ -6,7 +6,7 @@
 //! `error` (with the records read before the damage kept), and the rest goes on.
 
 mod alb;
-mod cloudtrail;
+pub(crate) mod cloudtrail;
 mod cwlogs;
 mod detect;
 mod json_stream;
