@@ -16,11 +16,11 @@ pub struct HumanDuration(pub Duration);
 impl Serialize for HumanDuration {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         let secs = self.0.as_secs();
-        let text = if secs % 86_400 == 0 && secs > 0 {
+        let text = if secs.is_multiple_of(86_400) && secs > 0 {
             format!("{}d", secs / 86_400)
-        } else if secs % 3600 == 0 && secs > 0 {
+        } else if secs.is_multiple_of(3600) && secs > 0 {
             format!("{}h", secs / 3600)
-        } else if secs % 60 == 0 && secs > 0 {
+        } else if secs.is_multiple_of(60) && secs > 0 {
             format!("{}m", secs / 60)
         } else {
             format!("{secs}s")

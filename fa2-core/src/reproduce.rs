@@ -71,6 +71,26 @@ pub fn grep_command(locators: &[&Locator], needle: &str, json_field: Option<&str
             }
             Locator::Query { service, text } => {
                 let _ = write!(out, "{service}: {text}");
+                // The query fetched everything; this item is the part whose text matches.
+                match service.as_str() {
+                    "cloudwatch-logs-insights" if !needle.is_empty() => {
+                        let _ = write!(
+                            out,
+                            "\nthis item: add `| filter @message like {}` to the query",
+                            serde_json::to_string(needle).unwrap_or_default()
+                        );
+                    }
+                    "cloudwatch-logs"
+                        if !needle.is_empty() && !text.contains("--filter-pattern") =>
+                    {
+                        let _ = write!(
+                            out,
+                            " --filter-pattern {}",
+                            shell_quote(&serde_json::to_string(needle).unwrap_or_default())
+                        );
+                    }
+                    _ => {}
+                }
             }
         }
     }
@@ -81,6 +101,29 @@ pub fn grep_command(locators: &[&Locator], needle: &str, json_field: Option<&str
 mod tests {
     use super::*;
     use std::path::PathBuf;
+
+    #[test]
+    fn service_queries_name_the_item() {
+        let insights = Locator::Query {
+            service: "cloudwatch-logs-insights".into(),
+            text: "fields @timestamp, @message | sort @timestamp asc | limit 10000".into(),
+        };
+        let c = grep_command(&[&insights], "Rate \"exceeded\"", None);
+        assert!(
+            c.ends_with(
+                "this item: add `| filter @message like \"Rate \\\"exceeded\\\"\"` to the query"
+            ),
+            "{c}"
+        );
+        let filter = Locator::Query {
+            service: "cloudwatch-logs".into(),
+            text: "aws logs filter-log-events --log-group-name g".into(),
+        };
+        assert_eq!(
+            grep_command(&[&filter], "Connect timed out", None),
+            "cloudwatch-logs: aws logs filter-log-events --log-group-name g --filter-pattern '\"Connect timed out\"'"
+        );
+    }
 
     #[test]
     fn quoting() {

@@ -143,7 +143,7 @@ pub fn estimate_tokens(text: &str) -> usize {
             prev = Prev::Letter { lower };
             digit_run = 0;
         } else if c.is_ascii_digit() {
-            if digit_run % 3 == 0 {
+            if digit_run.is_multiple_of(3) {
                 units += DIGIT_GROUP;
             }
             digit_run += 1;

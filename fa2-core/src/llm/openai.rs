@@ -366,14 +366,14 @@ impl OpenAiBackend {
         if code_u16 == 408 || code_u16 == 429 || status.is_server_error() {
             return Ok(Attempt::Retry { why, after });
         }
-        if code_u16 == 400 || code_u16 == 422 {
-            if let Some(adapted) = self.adapt(&message) {
-                tracing::info!(
-                    backend = NAME,
-                    "the server rejected the request shape ({message}); {adapted}"
-                );
-                return Ok(Attempt::Adapted);
-            }
+        if (code_u16 == 400 || code_u16 == 422)
+            && let Some(adapted) = self.adapt(&message)
+        {
+            tracing::info!(
+                backend = NAME,
+                "the server rejected the request shape ({message}); {adapted}"
+            );
+            return Ok(Attempt::Adapted);
         }
         Err(LlmError::Request(why))
     }

@@ -170,14 +170,13 @@ impl FileCtx<'_> {
 pub fn group_from_path(path: &Path) -> String {
     let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
     let stem = name.split('.').next().unwrap_or(name);
-    if stem.is_empty() || stem.bytes().all(|b| b.is_ascii_digit()) {
-        if let Some(parent) = path
+    if (stem.is_empty() || stem.bytes().all(|b| b.is_ascii_digit()))
+        && let Some(parent) = path
             .parent()
             .and_then(|p| p.file_name())
             .and_then(|n| n.to_str())
-        {
-            return parent.to_string();
-        }
+    {
+        return parent.to_string();
     }
     stem.to_string()
 }
