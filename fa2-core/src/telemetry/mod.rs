@@ -141,6 +141,28 @@ pub struct SourceStatus {
     pub parts: Option<u64>,
 }
 
+impl SourceStatus {
+    /// A successful (part of a) source: its records per type, read from `parts` files or
+    /// queries, with the warnings worth telling in `error`.
+    pub fn ok(
+        name: impl Into<String>,
+        kind: RecordKind,
+        counts: BTreeMap<RecordType, u64>,
+        warnings: &[String],
+        parts: u64,
+    ) -> Self {
+        SourceStatus {
+            name: name.into(),
+            kind: kind.as_str().into(),
+            status: SourceState::Ok,
+            records: counts.values().sum(),
+            error: (!warnings.is_empty()).then(|| format!("warnings: {}", warnings.join("; "))),
+            counts,
+            parts: Some(parts),
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum SourceState {

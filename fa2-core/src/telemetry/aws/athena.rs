@@ -1276,19 +1276,7 @@ impl AthenaSource {
         }
         let mut statuses: Vec<SourceStatus> = totals
             .into_iter()
-            .map(|(kind, t)| SourceStatus {
-                name: self.name.clone(),
-                kind: kind.as_str().into(),
-                status: SourceState::Ok,
-                records: t.counts.values().sum(),
-                error: if t.notes.is_empty() {
-                    None
-                } else {
-                    Some(format!("warnings: {}", t.notes.join("; ")))
-                },
-                counts: t.counts,
-                parts: Some(t.ok_parts),
-            })
+            .map(|(kind, t)| SourceStatus::ok(&self.name, kind, t.counts, &t.notes, t.ok_parts))
             .collect();
         statuses.extend(errors);
         statuses

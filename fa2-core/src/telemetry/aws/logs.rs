@@ -1277,15 +1277,13 @@ impl CloudWatchLogsSource {
             }
             statuses.insert(
                 0,
-                SourceStatus {
-                    name: SOURCE_NAME.into(),
-                    kind: RecordKind::Logs.as_str().into(),
-                    status: SourceState::Ok,
-                    records: 0,
-                    error: Some(format!("warnings: {}", notes.join("; "))),
-                    counts: BTreeMap::new(),
-                    parts: Some(run.queries),
-                },
+                SourceStatus::ok(
+                    SOURCE_NAME,
+                    RecordKind::Logs,
+                    BTreeMap::new(),
+                    &notes,
+                    run.queries,
+                ),
             );
         }
         Ok(PatternCollection {
@@ -1343,16 +1341,13 @@ impl TelemetrySource for CloudWatchLogsSource {
         let mut statuses = Vec::new();
         if run.any_ok || run.emitted > 0 {
             let ok_records = run.emitted - run.statuses.iter().map(|s| s.records).sum::<u64>();
-            statuses.push(SourceStatus {
-                name: SOURCE_NAME.into(),
-                kind: RecordKind::Logs.as_str().into(),
-                status: SourceState::Ok,
-                records: ok_records,
-                error: (!run.notes.is_empty())
-                    .then(|| format!("warnings: {}", run.notes.join("; "))),
-                counts: BTreeMap::from([(RecordType::LogEvents, ok_records)]),
-                parts: Some(run.queries),
-            });
+            statuses.push(SourceStatus::ok(
+                SOURCE_NAME,
+                RecordKind::Logs,
+                BTreeMap::from([(RecordType::LogEvents, ok_records)]),
+                &run.notes,
+                run.queries,
+            ));
         }
         statuses.append(&mut run.statuses);
         Ok(CollectSummary { statuses })

@@ -562,15 +562,13 @@ impl TelemetrySource for MetricsSource {
                 "CloudWatch metrics: {first}"
             )));
         }
-        let mut s = status(
-            SOURCE_NAME.into(),
-            SourceState::Ok,
-            run.points,
-            (!run.notes.is_empty()).then(|| format!("warnings: {}", run.notes.join("; "))),
-        );
-        s.counts = BTreeMap::from([(RecordType::MetricPoints, run.points)]);
-        s.parts = Some(run.calls);
-        let mut statuses = vec![s];
+        let mut statuses = vec![SourceStatus::ok(
+            SOURCE_NAME,
+            RecordKind::Metrics,
+            BTreeMap::from([(RecordType::MetricPoints, run.points)]),
+            &run.notes,
+            run.calls,
+        )];
         statuses.append(&mut run.problems);
         Ok(CollectSummary { statuses })
     }

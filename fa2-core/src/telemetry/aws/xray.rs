@@ -23,8 +23,9 @@
 
 use super::emit_page;
 use crate::error::SourceError;
-use crate::record::{Record, RecordKind, RecordType, RootCause, Span, Trace, TraceSummary};
+use crate::record::{Record, RecordKind, RecordType, RootCause, Trace, TraceSummary};
 use crate::telemetry::aws::sdk_error;
+use crate::telemetry::files::xray::{flatten_document, split_throttles};
 use crate::telemetry::{
     CollectSummary, Locator, Origin, RecordSink, Reproduction, SourceQuery, SourceState,
     SourceStatus, TelemetrySource,
@@ -46,10 +47,6 @@ pub const MAX_RANGE_SECS: i64 = 6 * 3600;
 /// The most trace ids `BatchGetTraces` accepts in one call.
 pub const MAX_IDS_PER_BATCH: usize = 5;
 
-/// Subsegment nesting followed when flattening a segment document.
-const MAX_SPAN_DEPTH: usize = 16;
-/// Spans kept per trace.
-const MAX_SPANS: usize = 256;
 /// Notes kept for the status line.
 const MAX_NOTES: usize = 8;
 /// Longest error text kept in a status.
@@ -352,11 +349,6 @@ fn error_root_causes(causes: &[xt::ErrorRootCause]) -> Vec<RootCause> {
         .collect()
 }
 
-/// Whether an exception name is a throttle (X-Ray reports throttles, HTTP 429, as errors).
-fn is_throttle_exception(name: &str) -> bool {
-    name.contains("Throttl") || name.contains("TooMany")
-}
-
 /// Maps an SDK trace summary like the files source maps `get-trace-summaries` JSON.
 pub fn trace_summary_from_sdk(v: &xt::TraceSummary) -> TraceSummary {
     let id = v.id().unwrap_or("").to_string();
@@ -391,67 +383,8 @@ pub fn trace_summary_from_sdk(v: &xt::TraceSummary) -> TraceSummary {
         error_root_causes: error_root_causes(v.error_root_causes()),
         throttle_root_causes: Vec::new(),
     };
-    if s.has_throttle {
-        let (thr, err): (Vec<_>, Vec<_>) = s
-            .error_root_causes
-            .drain(..)
-            .partition(|rc| is_throttle_exception(&rc.exception));
-        s.throttle_root_causes = thr;
-        s.error_root_causes = err;
-    }
+    split_throttles(&mut s);
     s
-}
-
-fn json_time(v: Option<&Value>) -> Option<DateTime<Utc>> {
-    match v? {
-        Value::Number(n) => n.as_f64().and_then(crate::time::epoch_auto),
-        Value::String(s) => crate::time::parse_timestamp(s),
-        _ => None,
-    }
-}
-
-fn str_of(v: &Value, key: &str) -> String {
-    v.get(key).and_then(Value::as_str).unwrap_or("").to_string()
-}
-
-fn bool_of(v: &Value, key: &str) -> bool {
-    v.get(key).and_then(Value::as_bool).unwrap_or(false)
-}
-
-/// Flattens a segment document and its subsegments into spans.
-fn flatten(doc: &Value, segment: &str, depth: usize, out: &mut Vec<Span>) {
-    if depth > MAX_SPAN_DEPTH || out.len() >= MAX_SPANS {
-        return;
-    }
-    let mut exceptions = Vec::new();
-    if let Some(Value::Array(ex)) = doc.get("cause").and_then(|c| c.get("exceptions")) {
-        for e in ex.iter().take(4) {
-            exceptions.push((str_of(e, "type"), str_of(e, "message")));
-        }
-    }
-    out.push(Span {
-        name: str_of(doc, "name"),
-        namespace: str_of(doc, "namespace"),
-        origin: str_of(doc, "origin"),
-        start: json_time(doc.get("start_time")),
-        end: json_time(doc.get("end_time")),
-        fault: bool_of(doc, "fault"),
-        error: bool_of(doc, "error"),
-        throttle: bool_of(doc, "throttle"),
-        http_status: doc
-            .get("http")
-            .and_then(|h| h.get("response"))
-            .and_then(|r| r.get("status"))
-            .and_then(Value::as_u64)
-            .and_then(|s| u16::try_from(s).ok()),
-        exceptions,
-        segment: segment.to_string(),
-    });
-    if let Some(Value::Array(subs)) = doc.get("subsegments") {
-        for sub in subs {
-            flatten(sub, segment, depth + 1, out);
-        }
-    }
 }
 
 /// Maps an SDK trace to a [`Trace`]; also returns how many segment documents were not JSON.
@@ -468,8 +401,7 @@ pub fn trace_from_sdk(t: &xt::Trace) -> (Trace, u64) {
         };
         match serde_json::from_str::<Value>(text) {
             Ok(doc) => {
-                let name = str_of(&doc, "name");
-                flatten(&doc, &name, 0, &mut trace.spans);
+                flatten_document(&doc, &mut trace.spans);
             }
             Err(_) => bad += 1,
         }
@@ -823,15 +755,13 @@ impl TelemetrySource for XraySource {
             (RecordType::XraySummaries, ok_summaries),
             (RecordType::XrayTraces, run.traces),
         ]);
-        let mut statuses = vec![SourceStatus {
-            name: SOURCE_NAME.into(),
-            kind: RecordKind::Xray.as_str().into(),
-            status: SourceState::Ok,
-            records: counts.values().sum(),
-            error: (!run.notes.is_empty()).then(|| format!("warnings: {}", run.notes.join("; "))),
+        let mut statuses = vec![SourceStatus::ok(
+            SOURCE_NAME,
+            RecordKind::Xray,
             counts,
-            parts: Some(run.calls),
-        }];
+            &run.notes,
+            run.calls,
+        )];
         statuses.append(&mut run.problems);
         Ok(CollectSummary { statuses })
     }

@@ -12,7 +12,7 @@ mod detect;
 mod json_stream;
 mod metrics;
 mod plain;
-mod xray;
+pub(crate) mod xray;
 
 pub use detect::{Detected, detect_format};
 
@@ -409,19 +409,7 @@ impl TelemetrySource for FilesSource {
         }
         let mut statuses: Vec<SourceStatus> = totals
             .into_iter()
-            .map(|(kind, t)| SourceStatus {
-                name: self.name.clone(),
-                kind: kind.as_str().into(),
-                status: SourceState::Ok,
-                records: t.records.values().sum(),
-                error: if t.notes.is_empty() {
-                    None
-                } else {
-                    Some(format!("warnings: {}", t.notes.join("; ")))
-                },
-                counts: t.records,
-                parts: Some(t.files),
-            })
+            .map(|(kind, t)| SourceStatus::ok(&self.name, kind, t.records, &t.notes, t.files))
             .collect();
         statuses.extend(problems);
         Ok(CollectSummary { statuses })

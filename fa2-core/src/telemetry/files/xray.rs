@@ -113,14 +113,7 @@ pub(crate) fn read_trace_summaries(
     let mut bad = 0u64;
     for_each_element(reader, "TraceSummaries", |v: Value| {
         let mut s = trace_summary(&v);
-        // Throttles are reported as errors (429) in ErrorRootCauses; keep them apart.
-        if s.has_throttle {
-            let (thr, err): (Vec<_>, Vec<_>) = s.error_root_causes.drain(..).partition(|rc| {
-                rc.exception.contains("Throttl") || rc.exception.contains("TooMany")
-            });
-            s.throttle_root_causes = thr;
-            s.error_root_causes = err;
-        }
+        split_throttles(&mut s);
         if s.start.is_none() {
             bad += 1;
         }
@@ -130,6 +123,25 @@ pub(crate) fn read_trace_summaries(
         ctx.note(format!("{bad} trace summaries have no valid StartTime"));
     }
     Ok(())
+}
+
+/// X-Ray reports throttles (HTTP 429) as errors in `ErrorRootCauses`; a summary flagged as
+/// throttled gets them moved to its throttle root causes.
+pub(crate) fn split_throttles(s: &mut TraceSummary) {
+    if s.has_throttle {
+        let (thr, err): (Vec<_>, Vec<_>) = s
+            .error_root_causes
+            .drain(..)
+            .partition(|rc| rc.exception.contains("Throttl") || rc.exception.contains("TooMany"));
+        s.throttle_root_causes = thr;
+        s.error_root_causes = err;
+    }
+}
+
+/// Flattens one segment document (and its subsegments, bounded) into `out`.
+pub(crate) fn flatten_document(doc: &Value, out: &mut Vec<Span>) {
+    let name = str_of(doc, "name");
+    flatten(doc, &name, 0, out);
 }
 
 fn flatten(doc: &Value, segment: &str, depth: usize, out: &mut Vec<Span>) {
@@ -191,8 +203,7 @@ pub(crate) fn read_traces(
                     Some(obj @ Value::Object(_)) => obj.clone(),
                     _ => continue,
                 };
-                let name = str_of(&doc, "name");
-                flatten(&doc, &name, 0, &mut trace.spans);
+                flatten_document(&doc, &mut trace.spans);
             }
         }
         ctx.emit(Record::Trace(Box::new(trace)))
