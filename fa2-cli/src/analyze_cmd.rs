@@ -236,7 +236,7 @@ fn sources(
         out.push(Arc::new(FilesSource::new(f.paths.clone())));
     }
     if let Some(sdk) = sdk {
-        out.extend(crate::wiring::aws_sources(config, sdk, extra_metrics)?);
+        out.extend(fa2_core::assemble::aws_sources(config, sdk, extra_metrics).map_err(usage)?);
     }
     if out.is_empty() {
         return Err(usage(
@@ -275,7 +275,7 @@ pub fn run(args: AnalyzeArgs) -> Result<(), CliError> {
     }
     let aws_needed = args.alarm.is_some()
         || backend_name == "bedrock"
-        || (args.input.is_empty() && crate::wiring::needs_aws(&config, &backend_name));
+        || (args.input.is_empty() && fa2_core::assemble::needs_aws(&config, &backend_name));
     let sdk = aws_needed
         .then(|| runtime.block_on(fa2_core::telemetry::aws::sdk_config(Some(&config.region))));
     let alarm = match (&args.alarm, &sdk) {
@@ -322,15 +322,13 @@ pub fn run(args: AnalyzeArgs) -> Result<(), CliError> {
         alarm.iter().filter_map(|a| a.metric.clone()).collect();
     let analyzer = Analyzer {
         sources: sources(&args, &config, sdk.as_ref(), extra_metrics)?,
-        backend: crate::wiring::backend(&backend_name, &model, &config, sdk.as_ref())?,
+        backend: fa2_core::assemble::backend(&backend_name, &model, &config, sdk.as_ref())
+            .map_err(usage)?,
         renderer: Arc::new(renderer),
         redactor: Arc::new(redactor),
         options: AnalyzeOptions {
             budget_tokens: budget,
-            deadline: config.deadline.0,
-            source_timeout: config.source_timeout(),
-            max_output_tokens: config.llm.max_output_tokens,
-            ..AnalyzeOptions::default()
+            ..fa2_core::assemble::analyze_options(&config)
         },
     };
     if let Some(f) = &meta.file {

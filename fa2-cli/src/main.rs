@@ -8,7 +8,6 @@ mod analyze_cmd;
 mod check_cmd;
 mod progress;
 mod templates_cmd;
-mod wiring;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;

@@ -206,9 +206,22 @@ pub struct SlackConfig {
     pub bot_token: String,
     pub bot_token_name: String,
     pub app_token: String,
+    /// Slack app ids (like `A6L22LZNH`, Amazon Q Developer in chat applications) or bot ids
+    /// (`B…`) whose channel messages are alarms that get the analysis form in their thread.
     pub alarm_app_ids: Vec<String>,
+    /// Channel ids allowed to use fa2 (empty: all channels the app is in).
     pub allowed_channels: Vec<String>,
+    /// User ids allowed to start analyses (empty: everyone).
+    pub allowed_users: Vec<String>,
+    /// Web API base URL (a local server in tests).
     pub api_url: String,
+    /// Window of `/fa2 <text>`: the last 30 minutes by default.
+    pub quick_window: HumanDuration,
+    /// Analyses per channel per hour (0: unlimited).
+    pub channel_rate_limit: u32,
+    /// Analyses running at once in one process (the server; in Lambda use reserved
+    /// concurrency).
+    pub max_concurrent: usize,
 }
 
 impl Default for SlackConfig {
@@ -221,7 +234,11 @@ impl Default for SlackConfig {
             app_token: String::new(),
             alarm_app_ids: vec!["A6L22LZNH".into()],
             allowed_channels: Vec::new(),
+            allowed_users: Vec::new(),
             api_url: "https://slack.com/api".into(),
+            quick_window: HumanDuration(Duration::from_secs(1800)),
+            channel_rate_limit: 10,
+            max_concurrent: 2,
         }
     }
 }
@@ -277,7 +294,7 @@ impl Config {
             None => (toml::Table::new(), "(defaults)".to_string()),
         };
         let defaults =
-            toml::Table::try_from(Config::default()).map_err(|e| ConfigError::Invalid {
+            toml::Table::try_from(Config::shape()).map_err(|e| ConfigError::Invalid {
                 origin: "defaults".into(),
                 message: e.to_string(),
             })?;
@@ -290,6 +307,11 @@ impl Config {
                 continue;
             }
             let path: Vec<String> = rest.split("__").map(str::to_ascii_lowercase).collect();
+            // Deployment templates pass every parameter, set or not: an empty value for a key
+            // of an optional source table means "not configured", not "configured empty".
+            if v.is_empty() && path.first().is_some_and(|p| p == "sources") {
+                continue;
+            }
             apply_env(&mut table, &defaults, &path, v).map_err(|message| ConfigError::Invalid {
                 origin: format!("environment variable {k}"),
                 message,
@@ -312,6 +334,21 @@ impl Config {
             .validate()
             .map_err(|message| ConfigError::Invalid { origin, message })?;
         Ok(config)
+    }
+
+    /// The defaults with every optional table present: the types that `FA2_*` values of
+    /// keys like `FA2_SOURCES__CLOUDWATCH_LOGS__LOG_GROUPS` are parsed as.
+    fn shape() -> Config {
+        Config {
+            sources: SourcesConfig {
+                files: Some(FilesConfig::default()),
+                cloudwatch_logs: Some(CloudWatchLogsConfig::default()),
+                athena: Some(AthenaConfig::default()),
+                xray: Some(XrayConfig::default()),
+                metrics: None,
+            },
+            ..Config::default()
+        }
     }
 
     /// Checks values that types alone cannot.
@@ -570,6 +607,32 @@ slack_channel = ""
         assert_eq!(c.slack.allowed_channels, vec!["C1", "C2"]);
         assert_eq!(c.sources.files.unwrap().paths.len(), 2);
         assert!(c.sources.xray.unwrap().enabled);
+    }
+
+    #[test]
+    fn deployment_style_env_fills_optional_tables() {
+        // What a SAM template passes: comma lists, and empty values for unset parameters.
+        let c = Config::load_with_env(
+            None,
+            &env(&[
+                (
+                    "FA2_SOURCES__CLOUDWATCH_LOGS__LOG_GROUPS",
+                    "/ecs/api, /aws/lambda/fn",
+                ),
+                ("FA2_SOURCES__CLOUDWATCH_LOGS__MAX_EVENTS", "5000"),
+                ("FA2_SOURCES__ATHENA__DATABASE", ""),
+                ("FA2_SOURCES__ATHENA__ALB_TABLE", ""),
+                ("FA2_SLACK__ALLOWED_USERS", "U1"),
+                ("FA2_SLACK__QUICK_WINDOW", "45m"),
+            ]),
+        )
+        .unwrap();
+        let logs = c.sources.cloudwatch_logs.unwrap();
+        assert_eq!(logs.log_groups, vec!["/ecs/api", "/aws/lambda/fn"]);
+        assert_eq!(logs.max_events, 5000);
+        assert!(c.sources.athena.is_none());
+        assert_eq!(c.slack.allowed_users, vec!["U1"]);
+        assert_eq!(c.slack.quick_window.0, Duration::from_secs(2700));
     }
 
     #[test]

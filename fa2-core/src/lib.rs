@@ -6,6 +6,8 @@
 //! asks an [`llm::LlmBackend`] and returns a [`report::Report`].
 
 pub mod analyze;
+#[cfg(feature = "aws")]
+pub mod assemble;
 pub mod config;
 pub mod distill;
 pub mod doctor;

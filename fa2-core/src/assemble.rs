@@ -1,17 +1,28 @@
-//! Maps the configuration onto concrete sources and LLM backends: the files source, the AWS
-//! sources (CloudWatch Logs, Athena, X-Ray, metrics) and the offline, Bedrock and
-//! OpenAI-compatible backends.
+//! Builds an [`Analyzer`] from a [`Config`]: the files source, the AWS sources (CloudWatch
+//! Logs, Athena, X-Ray, metrics) and the offline, Bedrock and OpenAI-compatible backends. The
+//! CLI, the Slack server and the Lambda all assemble their pipeline here.
 
-use crate::{CliError, usage};
-use fa2_core::config::Config;
-use fa2_core::llm::openai::{OpenAiBackend, OpenAiOptions, ResponseFormat};
-use fa2_core::llm::{LlmBackend, OfflineAnalyzer};
-use fa2_core::telemetry::TelemetrySource;
-use fa2_core::telemetry::aws::athena::{AthenaOptions, AthenaSource};
-use fa2_core::telemetry::aws::logs::{CloudWatchLogsOptions, CloudWatchLogsSource, LogsMode};
-use fa2_core::telemetry::aws::metrics::{MetricQuerySpec, MetricsOptions, MetricsSource};
-use fa2_core::telemetry::aws::xray::{XrayOptions, XraySource};
+use crate::analyze::{AnalyzeOptions, Analyzer};
+use crate::config::Config;
+use crate::error::ConfigError;
+use crate::llm::openai::{OpenAiBackend, OpenAiOptions, ResponseFormat};
+use crate::llm::{LlmBackend, OfflineAnalyzer};
+use crate::prompt::PromptRenderer;
+use crate::redact::Redactor;
+use crate::telemetry::TelemetrySource;
+use crate::telemetry::aws::athena::{AthenaOptions, AthenaSource};
+use crate::telemetry::aws::logs::{CloudWatchLogsOptions, CloudWatchLogsSource, LogsMode};
+use crate::telemetry::aws::metrics::{MetricQuerySpec, MetricsOptions, MetricsSource};
+use crate::telemetry::aws::xray::{XrayOptions, XraySource};
+use crate::telemetry::files::FilesSource;
 use std::sync::Arc;
+
+fn invalid(message: impl std::fmt::Display) -> ConfigError {
+    ConfigError::Invalid {
+        origin: "(assembled pipeline)".into(),
+        message: message.to_string(),
+    }
+}
 
 /// Whether the configuration needs AWS at all (credentials are loaded only then).
 pub fn needs_aws(config: &Config, backend: &str) -> bool {
@@ -49,7 +60,7 @@ pub fn aws_sources(
     config: &Config,
     sdk: &aws_config::SdkConfig,
     extra_metrics: Vec<MetricQuerySpec>,
-) -> Result<Vec<Arc<dyn TelemetrySource>>, CliError> {
+) -> Result<Vec<Arc<dyn TelemetrySource>>, ConfigError> {
     let s = &config.sources;
     let mut out: Vec<Arc<dyn TelemetrySource>> = Vec::new();
     if let Some(l) = &s.cloudwatch_logs {
@@ -58,7 +69,7 @@ pub fn aws_sources(
             "filter" => LogsMode::FilterLogEvents,
             "pattern" => LogsMode::Pattern,
             other => {
-                return Err(usage(format!(
+                return Err(invalid(format!(
                     "sources.cloudwatch_logs.mode `{other}` is unknown"
                 )));
             }
@@ -121,7 +132,7 @@ pub fn backend(
     model: &str,
     config: &Config,
     sdk: Option<&aws_config::SdkConfig>,
-) -> Result<Arc<dyn LlmBackend>, CliError> {
+) -> Result<Arc<dyn LlmBackend>, ConfigError> {
     let llm = &config.llm;
     match name {
         "offline" => Ok(Arc::new(OfflineAnalyzer)),
@@ -138,8 +149,8 @@ pub fn backend(
             if let Some(var) = llm.api_key_env.as_deref().filter(|v| !v.is_empty()) {
                 o.api_key = std::env::var(var).ok();
                 if o.api_key.is_none() {
-                    eprintln!(
-                        "warning: llm.api_key_env names {var}, which is not set; calling without an API key"
+                    tracing::warn!(
+                        "llm.api_key_env names {var}, which is not set; calling without an API key"
                     );
                 }
             }
@@ -149,31 +160,85 @@ pub fn backend(
             o.response_format = llm
                 .response_format
                 .parse::<ResponseFormat>()
-                .map_err(usage)?;
-            Ok(Arc::new(OpenAiBackend::new(o).map_err(usage)?))
+                .map_err(invalid)?;
+            Ok(Arc::new(OpenAiBackend::new(o).map_err(invalid)?))
         }
         "bedrock" => {
-            let sdk = sdk.ok_or_else(|| usage("the bedrock backend needs AWS configuration"))?;
+            let sdk = sdk.ok_or_else(|| invalid("the bedrock backend needs AWS configuration"))?;
             if model.is_empty() {
-                return Err(usage(
+                return Err(invalid(
                     "the bedrock backend needs a model: set llm.model or pass --model, e.g. global.anthropic.claude-sonnet-4-6",
                 ));
             }
-            let mut o = fa2_core::llm::bedrock::BedrockOptions {
+            let mut o = crate::llm::bedrock::BedrockOptions {
                 model_id: model.to_string(),
                 max_retries: llm.max_retries,
                 timeout: config.deadline.0,
-                ..fa2_core::llm::bedrock::BedrockOptions::default()
+                ..crate::llm::bedrock::BedrockOptions::default()
             };
             if llm.context_window > 0 {
                 o.context_window = llm.context_window;
             }
             Ok(Arc::new(
-                fa2_core::llm::bedrock::BedrockBackend::new(sdk, o).map_err(usage)?,
+                crate::llm::bedrock::BedrockBackend::new(sdk, o).map_err(invalid)?,
             ))
         }
-        other => Err(usage(format!(
+        other => Err(invalid(format!(
             "unknown LLM backend `{other}`: use offline, bedrock or openai"
         ))),
     }
+}
+
+/// The analysis settings of `config`.
+pub fn analyze_options(config: &Config) -> AnalyzeOptions {
+    AnalyzeOptions {
+        budget_tokens: config.budget_tokens,
+        deadline: config.deadline.0,
+        source_timeout: config.source_timeout(),
+        max_output_tokens: config.llm.max_output_tokens,
+        ..AnalyzeOptions::default()
+    }
+}
+
+/// The AWS SDK configuration, loaded only when `config` needs AWS.
+pub async fn sdk_if_needed(config: &Config) -> Option<aws_config::SdkConfig> {
+    if needs_aws(config, &config.llm.backend) {
+        Some(crate::telemetry::aws::sdk_config(Some(&config.region)).await)
+    } else {
+        None
+    }
+}
+
+/// The whole pipeline of `config`: the files source (if configured), the AWS sources plus
+/// `extra_metrics` (such as an alarm's metric), the configured backend, prompts and redaction.
+pub fn analyzer(
+    config: &Config,
+    sdk: Option<&aws_config::SdkConfig>,
+    extra_metrics: Vec<MetricQuerySpec>,
+) -> Result<Analyzer, ConfigError> {
+    let mut sources: Vec<Arc<dyn TelemetrySource>> = Vec::new();
+    if let Some(f) = &config.sources.files {
+        // One source per path: a path that disappears from a long-running server's disk is
+        // reported on its own and does not take the other paths down with it.
+        for p in &f.paths {
+            sources.push(Arc::new(FilesSource::new(vec![p.clone()])));
+        }
+    }
+    if let Some(sdk) = sdk {
+        sources.extend(aws_sources(config, sdk, extra_metrics)?);
+    }
+    if sources.is_empty() {
+        return Err(invalid(
+            "no telemetry source is configured: add [sources.files] or an AWS source ([sources.cloudwatch_logs], [sources.athena], [sources.xray], [sources.metrics])",
+        ));
+    }
+    let renderer = PromptRenderer::new(config.prompt_dir.as_deref()).map_err(invalid)?;
+    let redactor = Redactor::new(&config.redaction).map_err(invalid)?;
+    Ok(Analyzer {
+        sources,
+        backend: backend(&config.llm.backend, &config.llm.model, config, sdk)?,
+        renderer: Arc::new(renderer),
+        redactor: Arc::new(redactor),
+        options: analyze_options(config),
+    })
 }
