@@ -1,6 +1,15 @@
-//! fa2-lambda: the AWS Lambda form of fa2 (Slack endpoint, async worker, alarm events,
-//! Amazon Q Developer custom action).
-//!
-//! Not built yet: this crate is a placeholder in the workspace so that the layout of
-//! DESIGN.md holds. It exports nothing and has no binary, so nothing can be deployed that
-//! would pretend to work. Use the `fa2` CLI (`fa2-cli`) meanwhile.
+//! fa2-lambda: fa2 deployed as one AWS Lambda function (`bootstrap`, `provided.al2023`),
+//! replacing FA2's Node.js Lambdas. The role follows the event ([`event`]): the Slack
+//! endpoint (API Gateway REST or HTTP API, a Function URL or an ALB), the analysis worker
+//! (an asynchronous self-invocation, [`dispatch`]), CloudWatch alarm state changes from
+//! EventBridge, and the Amazon Q Developer in chat applications custom action, answered
+//! through SNS as a custom notification ([`notify`]). Configuration comes from `FA2_*`
+//! environment variables; Slack secrets from there or Secrets Manager ([`secrets`]).
+
+pub mod dispatch;
+pub mod event;
+pub mod handler;
+pub mod notify;
+pub mod secrets;
+
+pub use handler::Handler;

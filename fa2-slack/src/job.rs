@@ -110,7 +110,10 @@ impl RerunSpec {
 #[derive(Debug, Clone, PartialEq)]
 pub enum JobOutcome {
     /// The answer was posted in the thread.
-    Answered { thread_ts: String },
+    Answered {
+        thread_ts: String,
+        report: Box<Report>,
+    },
     /// The analysis failed and the failure was posted.
     Failed { error: String },
     /// Slack itself could not be reached; nothing could be posted.
@@ -369,6 +372,7 @@ impl JobRunner {
         tracing::info!(job = %job.id, evidence = report.evidence.len(), "analysis answered");
         JobOutcome::Answered {
             thread_ts: thread_ts.to_string(),
+            report: Box::new(report.clone()),
         }
     }
 }

@@ -1,0 +1,457 @@
+//! The function's roles, one per event shape (see [`crate::event`]):
+//!
+//! - **Slack endpoint**: verifies and acknowledges within Slack's 3 seconds; an accepted
+//!   analysis becomes an asynchronous self-invocation with the job.
+//! - **Worker**: runs the job under a deadline shorter than the function's remaining time,
+//!   posts progress and the answer in the thread, and returns success after reporting, also
+//!   when the analysis failed, so Lambda's asynchronous retries cannot repeat a posted answer.
+//! - **Alarm events**: analyze an alarm that went to ALARM without anyone clicking, and post
+//!   to the configured Slack channel and/or SNS topic.
+//! - **Custom action**: analyze the window of FA2's Chatbot custom-action payload and publish
+//!   the answer to SNS as a custom notification.
+//!
+//! Invariant: nothing slow happens before the Slack endpoint's response but what the
+//! response depends on: secrets are fetched once per execution environment and cached.
+
+use crate::dispatch::LambdaDispatcher;
+use crate::event::{AlarmStateChange, CustomAction, Incoming, classify};
+use crate::notify::{NotificationContext, SnsNotifier, custom_notification};
+use crate::secrets::{SecretError, SlackSecrets};
+use chrono::{DateTime, Utc};
+use chrono_tz::Tz;
+use fa2_core::analyze::{AnalyzeOptions, Analyzer, no_progress};
+use fa2_core::config::Config;
+use fa2_core::error::ConfigError;
+use fa2_core::report::Report;
+use fa2_core::request::{AnalysisRequest, Window};
+use fa2_core::telemetry::aws::metrics::MetricQuerySpec;
+use fa2_slack::app::AppSettings;
+use fa2_slack::job::{new_job_id, window_label};
+use fa2_slack::{AnalysisJob, JobOutcome, JobRunner, SlackApp, SlackWeb, Trigger};
+use http::StatusCode;
+use lambda_http::aws_lambda_events::alb::AlbTargetGroupResponse;
+use lambda_http::aws_lambda_events::apigw::{ApiGatewayProxyResponse, ApiGatewayV2httpResponse};
+use lambda_http::aws_lambda_events::encodings::Body;
+use lambda_http::request::{LambdaRequest, RequestOrigin};
+use serde_json::{Value, json};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::OnceCell;
+
+/// Time kept back from the function's deadline for posting the answer.
+const POSTING_MARGIN: Duration = Duration::from_secs(20);
+/// The longest the Slack endpoint spends on follow-ups before answering.
+const ACK_BUDGET: Duration = Duration::from_millis(2200);
+
+/// The function could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum InitError {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error("AWS_LAMBDA_FUNCTION_NAME is not set: is this running in Lambda?")]
+    NoFunctionName,
+}
+
+/// An invocation failed before it could report anywhere.
+#[derive(Debug, thiserror::Error)]
+pub enum HandlerError {
+    #[error(transparent)]
+    Event(#[from] crate::event::EventError),
+    #[error(transparent)]
+    Secrets(#[from] SecretError),
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error("{0}")]
+    Slack(String),
+}
+
+/// The Slack side, built on first use (it needs the secrets).
+struct SlackSide {
+    app: SlackApp,
+    web: SlackWeb,
+}
+
+/// Everything the function keeps between invocations.
+pub struct Handler {
+    config: Config,
+    sdk: aws_config::SdkConfig,
+    function_name: String,
+    analyzer: Arc<Analyzer>,
+    slack: OnceCell<Arc<SlackSide>>,
+}
+
+impl std::fmt::Debug for Handler {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Handler")
+            .field("function_name", &self.function_name)
+            .finish_non_exhaustive()
+    }
+}
+
+/// `base` with a deadline that ends `POSTING_MARGIN` before the invocation's.
+fn with_deadline(base: &Analyzer, invocation_deadline_ms: u64) -> Analyzer {
+    let now_ms = Utc::now().timestamp_millis().max(0) as u64;
+    let remaining = Duration::from_millis(invocation_deadline_ms.saturating_sub(now_ms));
+    let budget = remaining
+        .saturating_sub(POSTING_MARGIN)
+        .max(Duration::from_secs(10));
+    let deadline = base.options.deadline.min(budget);
+    Analyzer {
+        sources: base.sources.clone(),
+        backend: base.backend.clone(),
+        renderer: base.renderer.clone(),
+        redactor: base.redactor.clone(),
+        options: AnalyzeOptions {
+            deadline,
+            source_timeout: base.options.source_timeout.min(deadline.mul_f64(0.8)),
+            ..base.options.clone()
+        },
+    }
+}
+
+fn ceil_minute(t: DateTime<Utc>) -> DateTime<Utc> {
+    let secs = t.timestamp();
+    let up = (secs + 59).div_euclid(60) * 60;
+    DateTime::from_timestamp(up, 0).unwrap_or(t)
+}
+
+impl Handler {
+    /// Builds the handler from the environment (`FA2_*`, optionally `FA2_CONFIG`). Nothing
+    /// here calls the network.
+    pub async fn from_env() -> Result<Handler, InitError> {
+        let function_name = std::env::var("AWS_LAMBDA_FUNCTION_NAME")
+            .ok()
+            .filter(|f| !f.is_empty())
+            .ok_or(InitError::NoFunctionName)?;
+        let path = Config::locate(None);
+        let config = Config::load(path.as_deref())?;
+        Self::new(config, function_name).await
+    }
+
+    pub async fn new(config: Config, function_name: String) -> Result<Handler, InitError> {
+        let sdk = fa2_core::telemetry::aws::sdk_config(Some(&config.region)).await;
+        let analyzer = fa2_core::assemble::analyzer(&config, Some(&sdk), Vec::new())?;
+        Ok(Handler {
+            config,
+            sdk,
+            function_name,
+            analyzer: Arc::new(analyzer),
+            slack: OnceCell::new(),
+        })
+    }
+
+    fn tz(&self) -> Tz {
+        self.config.timezone.parse().unwrap_or(chrono_tz::UTC)
+    }
+
+    async fn slack(&self) -> Result<Arc<SlackSide>, HandlerError> {
+        self.slack
+            .get_or_try_init(|| async {
+                let SlackSecrets {
+                    signing_secret,
+                    bot_token,
+                } = crate::secrets::load(&self.sdk, &self.config.slack).await?;
+                let web = SlackWeb::new(&self.config.slack.api_url, &bot_token)
+                    .map_err(|e| HandlerError::Slack(e.to_string()))?;
+                let dispatcher = LambdaDispatcher::new(&self.sdk, self.function_name.clone());
+                let app = SlackApp::new(
+                    AppSettings::from_config(&self.config),
+                    &signing_secret,
+                    web.clone(),
+                    Arc::new(dispatcher),
+                );
+                Ok(Arc::new(SlackSide { app, web }))
+            })
+            .await
+            .cloned()
+    }
+
+    fn runner(&self, web: &SlackWeb, analyzer: Analyzer) -> JobRunner {
+        JobRunner {
+            web: web.clone(),
+            analyzer: Arc::new(analyzer),
+            baseline: self.config.baseline.0,
+            architecture: self.config.architecture.clone(),
+        }
+    }
+
+    /// Handles one invocation.
+    pub async fn handle(&self, event: Value, deadline_ms: u64) -> Result<Value, HandlerError> {
+        // Each role's future is boxed: their nested analysis futures are deep.
+        match classify(event, self.tz())? {
+            Incoming::Http(req) => Box::pin(self.http(*req)).await,
+            Incoming::Job(job) => Ok(Box::pin(self.worker(*job, deadline_ms)).await),
+            Incoming::Alarm(alarm) => Box::pin(self.alarm(*alarm, deadline_ms)).await,
+            Incoming::CustomAction(action) => {
+                Box::pin(self.custom_action(*action, deadline_ms)).await
+            }
+        }
+    }
+
+    async fn http(&self, req: LambdaRequest) -> Result<Value, HandlerError> {
+        let origin = req.request_origin();
+        let request: http::Request<Body> = req.into();
+        let (parts, body) = request.into_parts();
+        let bytes: Vec<u8> = match body {
+            Body::Empty => Vec::new(),
+            Body::Text(t) => t.into_bytes(),
+            Body::Binary(b) => b,
+            _ => Vec::new(),
+        };
+        let (status, body) = match self.slack().await {
+            Ok(slack) => {
+                let handled = slack
+                    .app
+                    .handle_http(&parts.headers, &bytes, Utc::now().timestamp());
+                let response = handled.response();
+                let work = slack.app.perform_all(handled);
+                if tokio::time::timeout(ACK_BUDGET, work).await.is_err() {
+                    tracing::warn!(
+                        "follow-ups took longer than {ACK_BUDGET:?}; answering Slack anyway"
+                    );
+                }
+                (response.status(), response.into_body())
+            }
+            Err(e) => {
+                // Slack retries a 5xx; the next attempt may find the secrets.
+                tracing::error!("cannot serve Slack: {e}");
+                (StatusCode::SERVICE_UNAVAILABLE, String::new())
+            }
+        };
+        Ok(http_response(&origin, status, body))
+    }
+
+    async fn worker(&self, job: AnalysisJob, deadline_ms: u64) -> Value {
+        let slack = match self.slack().await {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::error!(job = %job.id, "cannot reach Slack for the job: {e}");
+                return json!({"status": "unreported", "job": job.id, "error": e.to_string()});
+            }
+        };
+        let runner = self.runner(&slack.web, with_deadline(&self.analyzer, deadline_ms));
+        outcome_json(&job.id, &runner.run(&job).await)
+    }
+
+    async fn alarm(
+        &self,
+        alarm: AlarmStateChange,
+        deadline_ms: u64,
+    ) -> Result<Value, HandlerError> {
+        if alarm.state != "ALARM" {
+            tracing::info!(alarm = %alarm.alarm_name, state = %alarm.state, "not an ALARM transition; ignored");
+            return Ok(json!({"status": "ignored", "state": alarm.state}));
+        }
+        let channel = self.config.notify.slack_channel.trim().to_string();
+        let topic = self.config.notify.sns_topic_arn.trim().to_string();
+        if channel.is_empty() && topic.is_empty() {
+            tracing::error!(
+                "alarm event for {} but neither notify.slack_channel nor notify.sns_topic_arn is set: set FA2_NOTIFY__SLACK_CHANNEL or FA2_NOTIFY__SNS_TOPIC_ARN",
+                alarm.alarm_name
+            );
+            return Ok(json!({"status": "nowhere to post", "alarm": alarm.alarm_name}));
+        }
+        let lookback = chrono::Duration::from_std(self.config.alarm_lookback.0)
+            .unwrap_or(chrono::Duration::minutes(15));
+        // Until now (the event arrives seconds after the transition), but never more than
+        // the lookback past it, so a replayed old event gets a sensible window too.
+        let end = ceil_minute(Utc::now())
+            .min(alarm.time + lookback)
+            .max(alarm.time + chrono::Duration::minutes(1));
+        let start = alarm.time - lookback;
+        let extra: Vec<MetricQuerySpec> = alarm.metric.iter().cloned().collect();
+        let analyzer = fa2_core::assemble::analyzer(&self.config, Some(&self.sdk), extra)?;
+        let analyzer = with_deadline(&analyzer, deadline_ms);
+        let description = format!(
+            "CloudWatch alarm {} went to ALARM: {}",
+            alarm.alarm_name, alarm.reason
+        );
+        let id = new_job_id();
+        let ctx = NotificationContext {
+            analysis_id: id.clone(),
+            alarm_name: Some(alarm.alarm_name.clone()),
+            window: window_label(start, end, self.tz().name()),
+        };
+        let mut result = json!({"status": "analyzed", "job": id, "alarm": alarm.alarm_name});
+        let report: Result<Report, String> = if channel.is_empty() {
+            self.analyze(&analyzer, &description, start, end).await
+        } else {
+            let slack = self.slack().await?;
+            let job = AnalysisJob {
+                id: id.clone(),
+                channel: channel.clone(),
+                thread_ts: None,
+                user: None,
+                description: description.clone(),
+                start,
+                end,
+                language: self.config.language,
+                timezone: self.tz().name().to_string(),
+                trigger: Trigger::AlarmEvent,
+                alarm: Some(alarm.alarm_name.clone()),
+            };
+            let outcome = self.runner(&slack.web, analyzer).run(&job).await;
+            result["slack"] = outcome_json(&id, &outcome);
+            match outcome {
+                JobOutcome::Answered { report, .. } => Ok(*report),
+                JobOutcome::Failed { error } | JobOutcome::Unreported { error } => Err(error),
+            }
+        };
+        if !topic.is_empty() {
+            result["sns"] = self.publish(&topic, &report, &ctx).await;
+        }
+        Ok(result)
+    }
+
+    async fn custom_action(
+        &self,
+        action: CustomAction,
+        deadline_ms: u64,
+    ) -> Result<Value, HandlerError> {
+        let analyzer = with_deadline(&self.analyzer, deadline_ms);
+        let mut description = action.description.clone();
+        if let Some(a) = &action.alarm_name {
+            description = format!("Alarm {a}: {description}");
+        }
+        let id = new_job_id();
+        let ctx = NotificationContext {
+            analysis_id: id.clone(),
+            alarm_name: action.alarm_name.clone(),
+            window: window_label(action.start, action.end, self.tz().name()),
+        };
+        let report = self
+            .analyze(&analyzer, &description, action.start, action.end)
+            .await;
+        let topic = self.config.notify.sns_topic_arn.trim().to_string();
+        if topic.is_empty() {
+            tracing::warn!(
+                "custom action without notify.sns_topic_arn: the answer is only in the function's response"
+            );
+            return Ok(match &report {
+                Ok(r) => {
+                    json!({"status": "analyzed", "job": id, "notification": custom_notification(r, &ctx)})
+                }
+                Err(e) => json!({"status": "failed", "job": id, "error": e}),
+            });
+        }
+        let mut result = json!({"status": "analyzed", "job": id});
+        result["sns"] = self.publish(&topic, &report, &ctx).await;
+        Ok(result)
+    }
+
+    async fn analyze(
+        &self,
+        analyzer: &Analyzer,
+        description: &str,
+        start: DateTime<Utc>,
+        end: DateTime<Utc>,
+    ) -> Result<Report, String> {
+        let window =
+            Window::with_baseline(start, end, self.config.baseline.0).map_err(|e| e.to_string())?;
+        let request = AnalysisRequest {
+            description: description.to_string(),
+            window,
+            language: self.config.language,
+            architecture: self.config.architecture.clone(),
+        };
+        analyzer
+            .run(&request, no_progress())
+            .await
+            .map(|a| a.report)
+            .map_err(|e| e.to_string())
+    }
+
+    /// Publishes the answer (or the failure) as a custom notification.
+    async fn publish(
+        &self,
+        topic: &str,
+        report: &Result<Report, String>,
+        ctx: &NotificationContext,
+    ) -> Value {
+        let message = match report {
+            Ok(r) => custom_notification(r, ctx),
+            Err(e) => json!({
+                "version": "1.0",
+                "source": "custom",
+                "content": {
+                    "textType": "client-markdown",
+                    "title": fa2_slack::mrkdwn::clip(&format!("fa2: the analysis of {} failed", ctx.alarm_name.as_deref().unwrap_or(&ctx.window)), crate::notify::MAX_TITLE),
+                    "description": fa2_slack::mrkdwn::clip(&format!("*Window:* {}\n*Error:* {}", ctx.window, fa2_slack::mrkdwn::escape(e)), crate::notify::MAX_DESCRIPTION),
+                    "nextSteps": ["Run `fa2 check` with the function's configuration to see which source or permission fails."]
+                }
+            }),
+        };
+        let subject = message["content"]["title"]
+            .as_str()
+            .unwrap_or("fa2")
+            .to_string();
+        match SnsNotifier::new(&self.sdk, topic)
+            .publish(&message, &subject)
+            .await
+        {
+            Ok(id) => json!({"published": true, "message_id": id, "title": subject}),
+            Err(e) => {
+                tracing::error!("{e}");
+                json!({"published": false, "error": e})
+            }
+        }
+    }
+}
+
+fn outcome_json(id: &str, outcome: &JobOutcome) -> Value {
+    match outcome {
+        JobOutcome::Answered { thread_ts, report } => json!({
+            "status": "answered", "job": id, "thread_ts": thread_ts,
+            "evidence": report.evidence.len(),
+        }),
+        JobOutcome::Failed { error } => json!({"status": "failed", "job": id, "error": error}),
+        JobOutcome::Unreported { error } => {
+            json!({"status": "unreported", "job": id, "error": error})
+        }
+    }
+}
+
+/// The response object for the request's origin (REST API, HTTP API and Function URLs, ALB).
+pub fn http_response(origin: &RequestOrigin, status: StatusCode, body: String) -> Value {
+    let mut headers = http::HeaderMap::new();
+    if !body.is_empty() {
+        headers.insert(
+            http::header::CONTENT_TYPE,
+            http::HeaderValue::from_static("application/json"),
+        );
+    }
+    let body = (!body.is_empty()).then_some(Body::Text(body));
+    let code = i64::from(status.as_u16());
+    // The event types are non-exhaustive: filled field by field.
+    let value = match origin {
+        RequestOrigin::ApiGatewayV1 => {
+            let mut r = ApiGatewayProxyResponse::default();
+            r.status_code = code;
+            r.headers = headers.clone();
+            r.multi_value_headers = headers;
+            r.body = body;
+            serde_json::to_value(r)
+        }
+        RequestOrigin::Alb => {
+            let mut r = AlbTargetGroupResponse::default();
+            r.status_code = code;
+            r.status_description = Some(format!(
+                "{} {}",
+                status.as_u16(),
+                status.canonical_reason().unwrap_or("")
+            ));
+            r.headers = headers.clone();
+            r.multi_value_headers = headers;
+            r.body = body;
+            serde_json::to_value(r)
+        }
+        _ => {
+            let mut r = ApiGatewayV2httpResponse::default();
+            r.status_code = code;
+            r.headers = headers;
+            r.body = body;
+            serde_json::to_value(r)
+        }
+    };
+    value.unwrap_or_else(|_| json!({"statusCode": code}))
+}
