@@ -8,7 +8,9 @@
 mod fake_slack;
 
 use fa2_core::config::{Config, FilesConfig};
+use fa2_core::error::SourceError;
 use fa2_core::request::Language;
+use fa2_core::telemetry::{CollectSummary, RecordSink, Reproduction, SourceQuery, TelemetrySource};
 use fa2_slack::server::serve_http;
 use fa2_slack::verify::sign;
 use fa2_slack::{AnalysisDispatcher, AnalysisJob, Service, Trigger};
@@ -33,9 +35,18 @@ struct Harness {
     url: String,
     service: Service,
     http: reqwest::Client,
+    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+    server: tokio::task::JoinHandle<std::io::Result<()>>,
 }
 
 async fn harness(configure: impl FnOnce(&mut Config)) -> Harness {
+    harness_with(configure, Vec::new()).await
+}
+
+async fn harness_with(
+    configure: impl FnOnce(&mut Config),
+    extra_sources: Vec<Arc<dyn TelemetrySource>>,
+) -> Harness {
     let fake = FakeSlack::start().await;
     let mut config = Config::default();
     config.sources.files = Some(FilesConfig {
@@ -46,17 +57,21 @@ async fn harness(configure: impl FnOnce(&mut Config)) -> Harness {
     config.slack.bot_token = "xoxb-test-token".into();
     config.slack.api_url = fake.api_url();
     configure(&mut config);
-    let analyzer = fa2_core::assemble::analyzer(&config, None, Vec::new()).unwrap();
+    let mut analyzer = fa2_core::assemble::analyzer(&config, None, Vec::new()).unwrap();
+    analyzer.sources.extend(extra_sources);
     let service = Service::new(&config, Arc::new(analyzer)).unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
     let running = service.clone();
-    tokio::spawn(async move {
+    let (shutdown, stop) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(async move {
         serve_http(
             &running,
             listener,
-            std::future::pending(),
-            Duration::from_secs(1),
+            async {
+                let _ = stop.await;
+            },
+            Duration::from_secs(60),
         )
         .await
     });
@@ -65,6 +80,29 @@ async fn harness(configure: impl FnOnce(&mut Config)) -> Harness {
         url,
         service,
         http: reqwest::Client::new(),
+        shutdown: Some(shutdown),
+        server,
+    }
+}
+
+/// A real source that takes its time (a slow query), for concurrency and shutdown tests.
+struct SlowSource(Duration);
+
+#[async_trait::async_trait]
+impl TelemetrySource for SlowSource {
+    fn name(&self) -> &str {
+        "slow"
+    }
+    async fn collect(
+        &self,
+        _query: &SourceQuery,
+        _sink: &mut dyn RecordSink,
+    ) -> Result<CollectSummary, SourceError> {
+        tokio::time::sleep(self.0).await;
+        Ok(CollectSummary::default())
+    }
+    fn reproduce(&self, _query: &SourceQuery) -> Vec<Reproduction> {
+        Vec::new()
     }
 }
 
@@ -611,4 +649,54 @@ async fn failures_are_reported_in_the_thread() {
     assert!(texts.contains("The analysis failed"), "{texts}");
     assert!(texts.contains("is not before end"), "{texts}");
     assert!(texts.contains("What still worked"), "{texts}");
+}
+
+#[tokio::test]
+async fn concurrency_limit_is_polite_and_shutdown_finishes_running_analyses() {
+    let mut h = harness_with(
+        |c| c.slack.max_concurrent = 1,
+        vec![Arc::new(SlowSource(Duration::from_millis(1500)))],
+    )
+    .await;
+    let first = "1725977300.000100";
+    h.interaction(form_click("C0OPS", first, "en", START, END))
+        .await;
+    h.fake
+        .wait_for(WAIT, |c| {
+            !in_thread(c, "chat.postMessage", first).is_empty()
+        })
+        .await;
+    // a second analysis while the first runs: refused politely, nothing started
+    let second = "1725977300.000200";
+    h.interaction(form_click(
+        "C0OPS",
+        second,
+        "en",
+        ("2024-09-10", "23:06"),
+        END,
+    ))
+    .await;
+    let calls = h
+        .fake
+        .wait_for(WAIT, |c| c.iter().any(|x| x.method == "chat.postEphemeral"))
+        .await;
+    let refusal = calls_to(&calls, "chat.postEphemeral")[0];
+    assert!(
+        message_text(refusal).contains("as many analyses as it may"),
+        "{}",
+        message_text(refusal)
+    );
+    assert_eq!(refusal.params["thread_ts"], second);
+    // shutting down while the first runs: the server returns only after it has answered
+    h.shutdown.take().unwrap().send(()).unwrap();
+    let server = std::mem::replace(&mut h.server, tokio::spawn(async { Ok(()) }));
+    server.await.unwrap().unwrap();
+    let calls = h.fake.calls();
+    assert!(
+        calls
+            .iter()
+            .any(|c| c.method == "files.completeUploadExternal" && c.params["thread_ts"] == first),
+        "the running analysis finished before shutdown"
+    );
+    assert!(in_thread(&calls, "chat.postMessage", second).is_empty());
 }

@@ -31,6 +31,7 @@ struct Inner {
     uploads: BTreeMap<String, Vec<u8>>,
     failing: HashSet<String>,
     user_tz: BTreeMap<String, String>,
+    socket_url: Option<String>,
 }
 
 /// The fake server; dropped with the test's runtime.
@@ -150,7 +151,13 @@ async fn api(
             let files = params["files"].clone();
             ok(json!({"ok": true, "files": files}))
         }
-        "apps.connections.open" => ok(json!({"ok": true, "url": "ws://127.0.0.1:9/ws"})),
+        "apps.connections.open" => {
+            let url = inner
+                .socket_url
+                .clone()
+                .unwrap_or_else(|| "ws://127.0.0.1:9/link".into());
+            ok(json!({"ok": true, "url": url}))
+        }
         _ => ok(json!({"ok": false, "error": "unknown_method"})),
     }
 }
@@ -222,6 +229,11 @@ impl FakeSlack {
             .unwrap()
             .user_tz
             .insert(user.to_string(), tz.to_string());
+    }
+
+    /// The WebSocket URL `apps.connections.open` hands out.
+    pub fn set_socket_url(&self, url: &str) {
+        self.inner.lock().unwrap().socket_url = Some(url.to_string());
     }
 
     pub fn upload_content(&self, file_id: &str) -> Option<Vec<u8>> {
