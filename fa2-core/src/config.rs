@@ -624,6 +624,10 @@ slack_channel = ""
                 ("FA2_SOURCES__ATHENA__ALB_TABLE", ""),
                 ("FA2_SLACK__ALLOWED_USERS", "U1"),
                 ("FA2_SLACK__QUICK_WINDOW", "45m"),
+                (
+                    "FA2_SOURCES__METRICS__QUERIES",
+                    r#"[{namespace = "AWS/ApiGateway", metric = "5XXError", dimensions = {ApiName = "orders-api"}, stat = "Sum"}]"#,
+                ),
             ]),
         )
         .unwrap();
@@ -633,6 +637,12 @@ slack_channel = ""
         assert!(c.sources.athena.is_none());
         assert_eq!(c.slack.allowed_users, vec!["U1"]);
         assert_eq!(c.slack.quick_window.0, Duration::from_secs(2700));
+        let m = &c.sources.metrics.unwrap().queries[0];
+        assert_eq!(
+            (m.namespace.as_str(), m.metric.as_str()),
+            ("AWS/ApiGateway", "5XXError")
+        );
+        assert_eq!(m.dimensions["ApiName"], "orders-api");
     }
 
     #[test]

@@ -3,7 +3,7 @@
 //! "content": {...}}`), which Chatbot renders in the channels subscribed to the topic.
 
 use fa2_core::report::Report;
-use fa2_core::telemetry::SourceState;
+use fa2_slack::answer::failed_sources;
 use fa2_slack::mrkdwn::{clip, escape};
 use serde_json::{Value, json};
 
@@ -37,18 +37,7 @@ pub fn custom_notification(report: &Report, ctx: &NotificationContext) -> Value 
     if !report.summary.is_empty() {
         d.push_str(&format!("*Summary:* {}\n", escape(&report.summary)));
     }
-    let failed: Vec<String> = report
-        .sources
-        .iter()
-        .filter(|s| s.status == SourceState::Error)
-        .map(|s| {
-            format!(
-                "{} ({})",
-                s.name,
-                clip(s.error.as_deref().unwrap_or("failed"), 160)
-            )
-        })
-        .collect();
+    let failed = failed_sources(report, 160);
     if !failed.is_empty() {
         d.push_str(&format!(
             "*Not available:* {}\n",

@@ -34,6 +34,14 @@ const SECRET: &str = "e2e-signing-secret-0123456789abcdef";
 const BOT_TOKEN: &str = "xoxb-from-secrets-manager";
 const WAIT: Duration = Duration::from_secs(90);
 
+/// The binary under test: this build's, or another one (a release `bootstrap` built by
+/// cargo-lambda for this machine's architecture) named by `BOOTSTRAP_UNDER_TEST`, to
+/// measure its init time and size.
+fn bootstrap() -> String {
+    std::env::var("BOOTSTRAP_UNDER_TEST")
+        .unwrap_or_else(|_| env!("CARGO_BIN_EXE_fa2-lambda").to_string())
+}
+
 fn sample() -> PathBuf {
     PathBuf::from(concat!(
         env!("CARGO_MANIFEST_DIR"),
@@ -275,7 +283,7 @@ async fn start(files: &[PathBuf], extra_env: &[(&str, &str)]) -> Env {
     let slack = FakeSlack::start().await;
     let cwd = tempfile::tempdir().unwrap();
     let paths: Vec<String> = files.iter().map(|p| p.display().to_string()).collect();
-    let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_fa2-lambda"));
+    let mut cmd = tokio::process::Command::new(bootstrap());
     cmd.env_clear()
         .current_dir(cwd.path())
         .env("PATH", std::env::var("PATH").unwrap_or_default())

@@ -66,10 +66,10 @@ fn shown_evidence(report: &Report) -> Vec<&Evidence> {
     out
 }
 
-/// Problems worth a warning at the top: sources that failed, and a model failure.
-pub fn warnings(report: &Report, texts: &Texts) -> Vec<String> {
-    let mut out = Vec::new();
-    let failed: Vec<String> = report
+/// `name (error)` of every source that failed, errors cut to `max_error` characters; not
+/// escaped.
+pub fn failed_sources(report: &Report, max_error: usize) -> Vec<String> {
+    report
         .sources
         .iter()
         .filter(|s| s.status == SourceState::Error)
@@ -77,10 +77,16 @@ pub fn warnings(report: &Report, texts: &Texts) -> Vec<String> {
             format!(
                 "{} ({})",
                 s.name,
-                clip(s.error.as_deref().unwrap_or("failed"), 200)
+                clip(s.error.as_deref().unwrap_or("failed"), max_error)
             )
         })
-        .collect();
+        .collect()
+}
+
+/// Problems worth a warning at the top: sources that failed, and a model failure.
+pub fn warnings(report: &Report, texts: &Texts) -> Vec<String> {
+    let mut out = Vec::new();
+    let failed = failed_sources(report, 200);
     if !failed.is_empty() {
         out.push(texts.unavailable(&escape(&failed.join("; "))));
     }

@@ -414,6 +414,63 @@ async fn form_submission_acks_fast_then_answers_in_the_thread() {
         .filter(|c| message_text(c).contains("Analyzing"))
         .count();
     assert_eq!(progress_posts, 1, "one analysis only");
+
+    // the answer's buttons: re-run over a window twice as wide, in the same thread
+    let button = |action: &str| -> Value {
+        h.fake
+            .calls_to("chat.postMessage")
+            .iter()
+            .flat_map(|c| c.params["blocks"].as_array().cloned().unwrap_or_default())
+            .filter(|b| b["type"] == "actions")
+            .flat_map(|b| b["elements"].as_array().cloned().unwrap_or_default())
+            .find(|e| e["action_id"] == action)
+            .unwrap()
+    };
+    let click = |action: Value| {
+        json!({
+            "type": "block_actions",
+            "user": {"id": "U0BOB", "username": "bob", "team_id": "T0TEAM"},
+            "container": {"type": "message", "message_ts": "1726000000.000900", "channel_id": "C0OPS", "thread_ts": thread},
+            "channel": {"id": "C0OPS", "name": "ops"},
+            "message": {"type": "message", "ts": "1726000000.000900", "thread_ts": thread, "text": "answer"},
+            "actions": [action]
+        })
+    };
+    let r = h.interaction(click(button("fa2_rerun"))).await;
+    assert_eq!(r.status, 200);
+    let (_, texts) = wait_answer(&h.fake, thread, 2).await;
+    assert!(
+        texts.contains("Analyzing 2024-09-10 22:35–23:35 (Asia/Tokyo)"),
+        "{texts}"
+    );
+    // feedback is acknowledged to the person who gave it
+    let helpful = button("fa2_helpful");
+    let r = h.interaction(click(helpful)).await;
+    assert_eq!(r.status, 200);
+    let calls = h
+        .fake
+        .wait_for(WAIT, |c| c.iter().any(|x| x.method == "chat.postEphemeral"))
+        .await;
+    let thanks = calls_to(&calls, "chat.postEphemeral")[0];
+    assert_eq!(thanks.params["user"], "U0BOB");
+    assert!(message_text(thanks).contains("Thanks for the feedback"));
+}
+
+/// Waits for `n` report uploads, then returns the calls and all text posted in `thread`.
+async fn wait_answer(fake: &FakeSlack, thread: &str, n: usize) -> (Vec<Call>, String) {
+    let calls = fake
+        .wait_for(WAIT, |c| {
+            c.iter()
+                .filter(|x| x.method == "files.completeUploadExternal")
+                .count()
+                >= n
+        })
+        .await;
+    let text = in_thread(&calls, "chat.postMessage", thread)
+        .iter()
+        .map(|c| message_text(c))
+        .collect();
+    (calls, text)
 }
 
 fn calls_to<'a>(calls: &'a [Call], method: &str) -> Vec<&'a Call> {
@@ -439,16 +496,7 @@ async fn japanese_form_and_answer() {
         .interaction(form_click("C0OPS", ts, "ja", START, END))
         .await;
     assert_eq!(r.status, 200);
-    let calls = h
-        .fake
-        .wait_for(WAIT, |c| {
-            c.iter().any(|x| x.method == "files.completeUploadExternal")
-        })
-        .await;
-    let texts: String = in_thread(&calls, "chat.postMessage", ts)
-        .iter()
-        .map(|c| message_text(c))
-        .collect();
+    let (calls, texts) = wait_answer(&h.fake, ts, 1).await;
     assert!(texts.contains("分析中"), "{texts}");
     assert!(texts.contains("根本原因の分析"), "{texts}");
     assert!(texts.contains("期間を2倍にして再実行"));
@@ -604,16 +652,7 @@ async fn failures_are_reported_in_the_thread() {
     let thread = "1725977300.000900";
     h.interaction(form_click("C0OPS", thread, "en", START, END))
         .await;
-    let calls = h
-        .fake
-        .wait_for(WAIT, |c| {
-            c.iter().any(|x| x.method == "files.completeUploadExternal")
-        })
-        .await;
-    let answer: String = in_thread(&calls, "chat.postMessage", thread)
-        .iter()
-        .map(|c| message_text(c))
-        .collect();
+    let (_, answer) = wait_answer(&h.fake, thread, 1).await;
     assert!(answer.contains("Not available"), "{answer}");
     assert!(answer.contains("/nonexistent/fa2-export"), "{answer}");
     assert!(
