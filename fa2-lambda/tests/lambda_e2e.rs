@@ -472,11 +472,13 @@ async fn slack_endpoint_dispatches_and_the_worker_answers() {
     // Slack over an HTTP API: verified with the secret from Secrets Manager, acked, and the
     // job handed to an asynchronous invocation of the same function
     let body = slash_command("checkout returns 503");
+    let asked = Instant::now();
     let r = env
         .lambda
         .invoke(http_api_event(&body, true))
         .await
         .unwrap();
+    let first_ack = asked.elapsed();
     assert_eq!(r["statusCode"], 200, "{r}");
     let ack: Value = serde_json::from_str(r["body"].as_str().unwrap()).unwrap();
     assert_eq!(ack["response_type"], "ephemeral");
@@ -488,11 +490,11 @@ async fn slack_endpoint_dispatches_and_the_worker_answers() {
     assert_eq!(payload["fa2_job"]["channel"], "C0OPS");
     if let Some(init) = env.init_time() {
         eprintln!(
-            "fa2-lambda init (process start to first /next): {} ms; binary {} bytes (debug build)",
+            "fa2-lambda init (process start to first /next): {} ms; first Slack request (cold: secrets fetched, job invoked) answered in {} ms; {} is {} bytes",
             init.as_millis(),
-            std::fs::metadata(env!("CARGO_BIN_EXE_fa2-lambda"))
-                .unwrap()
-                .len()
+            first_ack.as_millis(),
+            bootstrap(),
+            std::fs::metadata(bootstrap()).unwrap().len()
         );
     }
 
