@@ -456,6 +456,13 @@ fn sample_job(thread_ts: &str) -> Value {
     }})
 }
 
+/// Runs the incident-window job as the worker; returns what it posted in `thread`.
+async fn worker_answer(env: &Env, thread: &str) -> String {
+    let r = env.lambda.invoke(sample_job(thread)).await.unwrap();
+    assert_eq!(r["status"], "answered", "{r}");
+    answer_text(&env.slack, thread)
+}
+
 fn answer_text(slack: &FakeSlack, thread: &str) -> String {
     slack
         .calls_to("chat.postMessage")
@@ -540,13 +547,7 @@ async fn slack_endpoint_dispatches_and_the_worker_answers() {
     );
 
     // the worker on the incident window: the root cause in the thread
-    let r = env
-        .lambda
-        .invoke(sample_job("1725977300.000100"))
-        .await
-        .unwrap();
-    assert_eq!(r["status"], "answered", "{r}");
-    let answer = answer_text(&env.slack, "1725977300.000100");
+    let answer = worker_answer(&env, "1725977300.000100").await;
     assert!(answer.contains("RevokeSecurityGroupIngress"), "{answer}");
     assert!(
         answer.contains("Analyzing 2024-09-10 23:05–23:35 (Asia/Tokyo)"),
@@ -670,13 +671,7 @@ async fn alarm_events_and_the_custom_action_publish_answers() {
 #[tokio::test]
 async fn a_failing_source_is_named_in_the_answer() {
     let env = start(&[sample(), PathBuf::from("/nonexistent/fa2-export")], &[]).await;
-    let r = env
-        .lambda
-        .invoke(sample_job("1725977300.000100"))
-        .await
-        .unwrap();
-    assert_eq!(r["status"], "answered", "{r}");
-    let answer = answer_text(&env.slack, "1725977300.000100");
+    let answer = worker_answer(&env, "1725977300.000100").await;
     assert!(answer.contains("Not available"), "{answer}");
     assert!(answer.contains("/nonexistent/fa2-export"), "{answer}");
     assert!(answer.contains("RevokeSecurityGroupIngress"), "{answer}");
