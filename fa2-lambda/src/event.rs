@@ -189,7 +189,7 @@ impl CustomAction {
             match e.get(k) {
                 None | Some(Value::Null) => Ok(None),
                 Some(Value::String(s)) if s.trim().is_empty() => Ok(None),
-                Some(Value::Number(n)) => Ok(n.as_i64().and_then(epoch)),
+                Some(Value::Number(n)) => Ok(n.as_f64().and_then(fa2_core::time::epoch_auto)),
                 Some(Value::String(s)) => parse_time(s, tz).map(Some).ok_or_else(|| {
                     malformed(
                         "custom action",
@@ -239,15 +239,6 @@ impl CustomAction {
     }
 }
 
-fn epoch(n: i64) -> Option<DateTime<Utc>> {
-    // milliseconds from 2001 on are larger than any plausible seconds value
-    if n > 1_000_000_000_000 {
-        Utc.timestamp_millis_opt(n).single()
-    } else {
-        Utc.timestamp_opt(n, 0).single()
-    }
-}
-
 /// RFC 3339, CloudWatch's `+0000` offsets, epoch digits, or a local time in `tz`.
 pub fn parse_time(s: &str, tz: Tz) -> Option<DateTime<Utc>> {
     let s = s.trim();
@@ -256,14 +247,6 @@ pub fn parse_time(s: &str, tz: Tz) -> Option<DateTime<Utc>> {
     }
     if let Some(t) = fa2_core::time::parse_timestamp(s) {
         return Some(t);
-    }
-    if let Ok(n) = s.parse::<i64>() {
-        return epoch(n);
-    }
-    for f in ["%Y-%m-%dT%H:%M:%S%.f%z", "%Y-%m-%dT%H:%M:%S%z"] {
-        if let Ok(t) = DateTime::parse_from_str(s, f) {
-            return Some(t.with_timezone(&Utc));
-        }
     }
     let local = s.replace('T', " ").replace('/', "-");
     ["%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M"]

@@ -26,7 +26,7 @@ use fa2_core::report::Report;
 use fa2_core::request::{AnalysisRequest, Window};
 use fa2_core::telemetry::aws::metrics::MetricQuerySpec;
 use fa2_slack::app::AppSettings;
-use fa2_slack::job::{new_job_id, window_label};
+use fa2_slack::job::{ceil_minute, new_job_id, window_label};
 use fa2_slack::{AnalysisJob, JobOutcome, JobRunner, SlackApp, SlackWeb, Trigger};
 use http::StatusCode;
 use lambda_http::aws_lambda_events::alb::AlbTargetGroupResponse;
@@ -107,12 +107,6 @@ fn with_deadline(base: &Analyzer, invocation_deadline_ms: u64) -> Analyzer {
             ..base.options.clone()
         },
     }
-}
-
-fn ceil_minute(t: DateTime<Utc>) -> DateTime<Utc> {
-    let secs = t.timestamp();
-    let up = (secs + 59).div_euclid(60) * 60;
-    DateTime::from_timestamp(up, 0).unwrap_or(t)
 }
 
 impl Handler {

@@ -3,6 +3,7 @@
 //! and the reason, to pre-fill the analysis form. Every field is optional: an unknown message
 //! shape still gets a form, with defaults.
 
+use crate::mrkdwn::clip;
 use chrono::{DateTime, NaiveDateTime, TimeZone, Utc};
 use regex::Regex;
 use serde_json::Value;
@@ -34,17 +35,7 @@ impl AlarmHint {
             }
             out.push_str(r);
         }
-        truncate(&out, 500)
-    }
-}
-
-fn truncate(s: &str, max: usize) -> String {
-    if s.chars().count() <= max {
-        s.to_string()
-    } else {
-        let mut t: String = s.chars().take(max.saturating_sub(1)).collect();
-        t.push('…');
-        t
+        clip(&out, 500)
     }
 }
 
@@ -119,7 +110,7 @@ pub fn read_alarm(message: &Value) -> AlarmHint {
     let name = NAME
         .iter()
         .find_map(|re| re.captures(&text).and_then(|c| c.get(1)))
-        .map(|m| truncate(m.as_str().trim().trim_matches('*'), 255))
+        .map(|m| clip(m.as_str().trim().trim_matches('*'), 255))
         .filter(|n| !n.is_empty());
     let time = DATAPOINT_TIME
         .as_ref()
@@ -136,12 +127,12 @@ pub fn read_alarm(message: &Value) -> AlarmHint {
     let metric = METRIC
         .iter()
         .find_map(|re| re.captures(&text).and_then(|c| c.get(1)))
-        .map(|m| truncate(m.as_str().trim(), 255));
+        .map(|m| clip(m.as_str().trim(), 255));
     let reason = REASON
         .as_ref()
         .and_then(|re| re.captures(&text))
         .and_then(|c| c.get(1))
-        .map(|m| truncate(m.as_str().trim(), 400));
+        .map(|m| clip(m.as_str().trim(), 400));
     AlarmHint {
         name,
         time,
@@ -150,27 +141,12 @@ pub fn read_alarm(message: &Value) -> AlarmHint {
     }
 }
 
-/// An RFC 3339 time, or one without offset (read as UTC, as AWS prints them).
+/// A time as [`fa2_core::time::parse_timestamp`] reads it (no offset means UTC, as AWS prints
+/// them), also without seconds or with a trailing `UTC`.
 fn parse_loose_time(s: &str) -> Option<DateTime<Utc>> {
     let s = s.trim().trim_end_matches("UTC").trim();
-    if let Some(t) = fa2_core::time::parse_timestamp(s) {
-        return Some(t);
-    }
-    let s = s.replace(' ', "T");
-    if let Some(t) = ["%Y-%m-%dT%H:%M:%S%.f%z", "%Y-%m-%dT%H:%M:%S%z"]
-        .iter()
-        .find_map(|f| DateTime::parse_from_str(&s, f).ok())
-    {
-        return Some(t.with_timezone(&Utc));
-    }
-    [
-        "%Y-%m-%dT%H:%M:%S%.f",
-        "%Y-%m-%dT%H:%M:%S",
-        "%Y-%m-%dT%H:%M",
-    ]
-    .iter()
-    .find_map(|f| NaiveDateTime::parse_from_str(&s, f).ok())
-    .map(|n| Utc.from_utc_datetime(&n))
+    fa2_core::time::parse_timestamp(s)
+        .or_else(|| fa2_core::time::parse_timestamp(&format!("{s}:00")))
 }
 
 #[cfg(test)]

@@ -16,7 +16,7 @@ use crate::form::{
     thread_form,
 };
 use crate::guard::{ChannelRateLimit, TtlSet};
-use crate::job::{AnalysisJob, RerunSpec, Trigger, new_job_id};
+use crate::job::{AnalysisJob, RerunSpec, Trigger, ceil_minute, new_job_id};
 use crate::texts::Texts;
 use crate::verify::RequestVerifier;
 use crate::web::SlackWeb;
@@ -167,15 +167,6 @@ fn s<'a>(v: &'a Value, pointer: &str) -> Option<&'a str> {
     v.pointer(pointer)
         .and_then(Value::as_str)
         .filter(|s| !s.is_empty())
-}
-
-fn ceil_minute(t: DateTime<Utc>) -> DateTime<Utc> {
-    let floor = t.duration_trunc(chrono::Duration::minutes(1)).unwrap_or(t);
-    if floor == t {
-        t
-    } else {
-        floor + chrono::Duration::minutes(1)
-    }
 }
 
 fn slack_ts_time(ts: &str) -> Option<DateTime<Utc>> {

@@ -8,7 +8,7 @@ use crate::answer::{answer_blocks, buttons, fallback_text, split_messages};
 use crate::mrkdwn::{clip, escape};
 use crate::texts::Texts;
 use crate::web::SlackWeb;
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, DurationRound, Utc};
 use chrono_tz::Tz;
 use fa2_core::analyze::{Analyzed, Analyzer, Progress, ProgressFn};
 use fa2_core::report::{Report, render_markdown};
@@ -134,6 +134,16 @@ pub struct JobRunner {
 impl std::fmt::Debug for JobRunner {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("JobRunner").finish_non_exhaustive()
+    }
+}
+
+/// `t` rounded up to the next whole minute (unchanged if it is one).
+pub fn ceil_minute(t: DateTime<Utc>) -> DateTime<Utc> {
+    let floor = t.duration_trunc(chrono::Duration::minutes(1)).unwrap_or(t);
+    if floor == t {
+        t
+    } else {
+        floor + chrono::Duration::minutes(1)
     }
 }
 
