@@ -4,7 +4,7 @@
 //! "CloudWatch Alarm State Change", or the payload of FA2's Amazon Q Developer in chat
 //! applications (AWS Chatbot) custom action.
 
-use chrono::{DateTime, NaiveDateTime, TimeZone, Utc};
+use chrono::{DateTime, TimeZone, Utc};
 use chrono_tz::Tz;
 use fa2_core::telemetry::aws::metrics::MetricQuerySpec;
 use fa2_slack::AnalysisJob;
@@ -239,21 +239,31 @@ impl CustomAction {
     }
 }
 
-/// RFC 3339, CloudWatch's `+0000` offsets, epoch digits, or a local time in `tz`.
+/// RFC 3339, CloudWatch's `+0000` offsets, epoch digits, or a wall time without offset
+/// (with or without seconds), which is read in `tz`.
 pub fn parse_time(s: &str, tz: Tz) -> Option<DateTime<Utc>> {
     let s = s.trim();
     if s.is_empty() {
         return None;
     }
-    if let Some(t) = fa2_core::time::parse_timestamp(s) {
+    let t = fa2_core::time::parse_timestamp(s)
+        .or_else(|| fa2_core::time::parse_timestamp(&format!("{s}:00")))?;
+    if s.bytes().all(|b| b.is_ascii_digit() || b == b'.') || has_offset(s) {
         return Some(t);
     }
-    let local = s.replace('T', " ").replace('/', "-");
-    ["%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M"]
-        .iter()
-        .find_map(|f| NaiveDateTime::parse_from_str(&local, f).ok())
-        .and_then(|n| tz.from_local_datetime(&n).earliest())
-        .map(|t| t.with_timezone(&Utc))
+    // parse_timestamp reads a wall time as UTC; here it is a person's time in `tz`
+    tz.from_local_datetime(&t.naive_utc())
+        .earliest()
+        .map(|l| l.with_timezone(&Utc))
+}
+
+/// Whether the time part of `s` ends in `Z` or a `±HH[:MM]` offset.
+fn has_offset(s: &str) -> bool {
+    if s.ends_with(['Z', 'z']) {
+        return true;
+    }
+    let time = s.rsplit(['T', ' ']).next().unwrap_or("");
+    time.contains(['+', '-'])
 }
 
 #[cfg(test)]
@@ -306,6 +316,24 @@ mod tests {
         );
         assert_eq!(c.end, Utc.with_ymd_and_hms(2024, 9, 10, 14, 35, 0).unwrap());
         assert_eq!(c.alarm_name.as_deref(), Some("checkout-5xx"));
+        // a wall time is the same time with or without seconds; offsets and epochs are absolute
+        let fourteen_five = Some(Utc.with_ymd_and_hms(2024, 9, 10, 14, 5, 0).unwrap());
+        for s in [
+            "2024-09-10 23:05",
+            "2024-09-10 23:05:00",
+            "2024-09-10T23:05:00.000",
+            "2024/09/10 23:05:00",
+        ] {
+            assert_eq!(parse_time(s, tokyo), fourteen_five, "{s}");
+        }
+        for s in [
+            "2024-09-10T14:05:00Z",
+            "2024-09-10T23:05:00+09:00",
+            "2024-09-10T14:05:00.000+0000",
+            "1725977100",
+        ] {
+            assert_eq!(parse_time(s, tokyo), fourteen_five, "{s}");
+        }
         let c =
             CustomAction::from_event(&json!({"alarmTimestamp": 1725977280000i64}), tokyo).unwrap();
         assert_eq!(c.end - c.start, chrono::Duration::minutes(30));
