@@ -15,7 +15,7 @@
 
 use crate::dispatch::LambdaDispatcher;
 use crate::event::{AlarmStateChange, CustomAction, Incoming, classify};
-use crate::notify::{NotificationContext, SnsNotifier, custom_notification};
+use crate::notify::{NotificationContext, SnsNotifier, custom_notification, failure_notification};
 use crate::secrets::{SecretError, SlackSecrets};
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
@@ -23,10 +23,9 @@ use fa2_core::analyze::{AnalyzeOptions, Analyzer, no_progress};
 use fa2_core::config::Config;
 use fa2_core::error::ConfigError;
 use fa2_core::report::Report;
-use fa2_core::request::{AnalysisRequest, Window};
 use fa2_core::telemetry::aws::metrics::MetricQuerySpec;
 use fa2_slack::app::AppSettings;
-use fa2_slack::job::{ceil_minute, new_job_id, window_label};
+use fa2_slack::job::{analysis_request, ceil_minute, new_job_id, window_label};
 use fa2_slack::{AnalysisJob, JobOutcome, JobRunner, SlackApp, SlackWeb, Trigger};
 use http::StatusCode;
 use lambda_http::aws_lambda_events::alb::AlbTargetGroupResponse;
@@ -340,14 +339,14 @@ impl Handler {
         start: DateTime<Utc>,
         end: DateTime<Utc>,
     ) -> Result<Report, String> {
-        let window =
-            Window::with_baseline(start, end, self.config.baseline.0).map_err(|e| e.to_string())?;
-        let request = AnalysisRequest {
-            description: description.to_string(),
-            window,
-            language: self.config.language,
-            architecture: self.config.architecture.clone(),
-        };
+        let request = analysis_request(
+            description,
+            start,
+            end,
+            self.config.language,
+            self.config.baseline.0,
+            &self.config.architecture,
+        )?;
         analyzer
             .run(&request, no_progress())
             .await
@@ -364,16 +363,7 @@ impl Handler {
     ) -> Value {
         let message = match report {
             Ok(r) => custom_notification(r, ctx),
-            Err(e) => json!({
-                "version": "1.0",
-                "source": "custom",
-                "content": {
-                    "textType": "client-markdown",
-                    "title": fa2_slack::mrkdwn::clip(&format!("fa2: the analysis of {} failed", ctx.alarm_name.as_deref().unwrap_or(&ctx.window)), crate::notify::MAX_TITLE),
-                    "description": fa2_slack::mrkdwn::clip(&format!("*Window:* {}\n*Error:* {}", ctx.window, fa2_slack::mrkdwn::escape(e)), crate::notify::MAX_DESCRIPTION),
-                    "nextSteps": ["Run `fa2 check` with the function's configuration to see which source or permission fails."]
-                }
-            }),
+            Err(e) => failure_notification(e, ctx),
         };
         let subject = message["content"]["title"]
             .as_str()

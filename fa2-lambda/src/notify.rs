@@ -114,6 +114,21 @@ pub fn custom_notification(report: &Report, ctx: &NotificationContext) -> Value 
     })
 }
 
+/// The custom notification of an analysis that could not run.
+pub fn failure_notification(error: &str, ctx: &NotificationContext) -> Value {
+    let subject = ctx.alarm_name.as_deref().unwrap_or(&ctx.window);
+    json!({
+        "version": "1.0",
+        "source": "custom",
+        "content": {
+            "textType": "client-markdown",
+            "title": clip(&format!("fa2: the analysis of {subject} failed"), MAX_TITLE),
+            "description": clip(&format!("*Window:* {}\n*Error:* {}", ctx.window, escape(error)), MAX_DESCRIPTION),
+            "nextSteps": ["Run `fa2 check` with the function's configuration to see which source or permission fails."]
+        }
+    })
+}
+
 /// Publishes notifications to one SNS topic.
 #[derive(Debug, Clone)]
 pub struct SnsNotifier {

@@ -137,6 +137,24 @@ impl std::fmt::Debug for JobRunner {
     }
 }
 
+/// The request for `description` over `start..end`, with the baseline just before it.
+pub fn analysis_request(
+    description: &str,
+    start: DateTime<Utc>,
+    end: DateTime<Utc>,
+    language: Language,
+    baseline: Duration,
+    architecture: &str,
+) -> Result<AnalysisRequest, String> {
+    let window = Window::with_baseline(start, end, baseline).map_err(|e| e.to_string())?;
+    Ok(AnalysisRequest {
+        description: description.to_string(),
+        window,
+        language,
+        architecture: architecture.to_string(),
+    })
+}
+
 /// `t` rounded up to the next whole minute (unchanged if it is one).
 pub fn ceil_minute(t: DateTime<Utc>) -> DateTime<Utc> {
     let floor = t.duration_trunc(chrono::Duration::minutes(1)).unwrap_or(t);
@@ -314,14 +332,14 @@ impl JobRunner {
     }
 
     async fn analyze(&self, job: &AnalysisJob, progress: ProgressFn) -> Result<Analyzed, String> {
-        let window =
-            Window::with_baseline(job.start, job.end, self.baseline).map_err(|e| e.to_string())?;
-        let request = AnalysisRequest {
-            description: job.description.clone(),
-            window,
-            language: job.language,
-            architecture: self.architecture.clone(),
-        };
+        let request = analysis_request(
+            &job.description,
+            job.start,
+            job.end,
+            job.language,
+            self.baseline,
+            &self.architecture,
+        )?;
         self.analyzer
             .run(&request, progress)
             .await
