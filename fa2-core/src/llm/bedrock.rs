@@ -761,10 +761,7 @@ fn document_to_json(d: &Document) -> Value {
 }
 
 fn clip(s: &str) -> String {
-    match s.char_indices().nth(MAX_ERROR_CHARS) {
-        Some((i, _)) => format!("{}…", &s[..i]),
-        None => s.to_string(),
-    }
+    crate::distill::clip(s, MAX_ERROR_CHARS)
 }
 
 #[cfg(test)]

@@ -736,10 +736,7 @@ fn is_context_overflow(message: &str, code: Option<&str>) -> bool {
 }
 
 fn clip(s: &str) -> String {
-    match s.char_indices().nth(MAX_ERROR_CHARS) {
-        Some((i, _)) => format!("{}…", &s[..i]),
-        None => s.to_string(),
-    }
+    crate::distill::clip(s, MAX_ERROR_CHARS)
 }
 
 /// reqwest's top-level message is often just "error sending request"; the cause says why.
