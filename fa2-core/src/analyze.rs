@@ -433,6 +433,8 @@ fn failed(name: &str, records: u64, error: String) -> SourceStatus {
         error: Some(error),
         counts: BTreeMap::new(),
         parts: None,
+        scanned_bytes: None,
+        detail: None,
     }
 }
 
@@ -575,6 +577,8 @@ mod tests {
                         error: None,
                         counts: BTreeMap::new(),
                         parts: None,
+                        scanned_bytes: None,
+                        detail: None,
                     }],
                 }),
                 Then::Fail => Err(SourceError::Unavailable("access denied by the test".into())),

@@ -86,21 +86,7 @@ pub fn aws_sources(
         out.push(Arc::new(CloudWatchLogsSource::new(sdk, o)));
     }
     if let Some(a) = &s.athena {
-        let mut o = AthenaOptions {
-            database: a.database.clone(),
-            workgroup: a.workgroup.clone(),
-            output_location: a.output_location.clone(),
-            alb_table: a.alb_table.clone(),
-            cloudtrail_table: a.cloudtrail_table.clone(),
-            alb_partition_predicate: a.alb_partition_predicate.clone(),
-            cloudtrail_partition_predicate: a.cloudtrail_partition_predicate.clone(),
-            alb_aggregate: a.alb_aggregate,
-            ..AthenaOptions::default()
-        };
-        if a.max_rows > 0 {
-            o.max_rows = a.max_rows;
-        }
-        out.push(Arc::new(AthenaSource::new(sdk, o)));
+        out.push(Arc::new(AthenaSource::new(sdk, athena_options(a))));
     }
     if let Some(x) = s.xray.as_ref().filter(|x| x.enabled) {
         let mut o = XrayOptions {
@@ -241,4 +227,23 @@ pub fn analyzer(
         redactor: Arc::new(redactor),
         options: analyze_options(config),
     })
+}
+
+/// The Athena source's options from `[sources.athena]`.
+pub fn athena_options(a: &crate::config::AthenaConfig) -> AthenaOptions {
+    let mut o = AthenaOptions {
+        database: a.database.clone(),
+        workgroup: a.workgroup.clone(),
+        output_location: a.output_location.clone(),
+        alb_table: a.alb_table.clone(),
+        cloudtrail_table: a.cloudtrail_table.clone(),
+        alb_partition_predicate: a.alb_partition_predicate.clone(),
+        cloudtrail_partition_predicate: a.cloudtrail_partition_predicate.clone(),
+        alb_aggregate: a.alb_aggregate,
+        ..AthenaOptions::default()
+    };
+    if a.max_rows > 0 {
+        o.max_rows = a.max_rows;
+    }
+    o
 }

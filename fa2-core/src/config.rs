@@ -160,7 +160,8 @@ pub struct AthenaConfig {
     pub output_location: String,
     pub alb_table: String,
     pub cloudtrail_table: String,
-    /// Extra SQL predicates for partition projection, e.g. `day >= '2024/08/16'`.
+    /// Partition predicates that replace the ones planned from the Glue catalog, e.g.
+    /// `day BETWEEN '{day_from}' AND '{day_to}'` (the first and last UTC day read).
     pub alb_partition_predicate: String,
     pub cloudtrail_partition_predicate: String,
     /// Rows read per query at most.

@@ -186,6 +186,21 @@ mod aws {
                     "allow athena:GetWorkGroup, StartQueryExecution, GetQueryExecution, GetQueryResults, StopQueryExecution and Glue/S3 access to the tables and the output location",
                 ),
             });
+            let source = crate::telemetry::aws::athena::AthenaSource::new(
+                &sdk,
+                crate::assemble::athena_options(a),
+            );
+            for (table, result) in source.check_tables().await {
+                let what = format!("athena table {table}");
+                out.push(match result {
+                    Ok(how) => CheckItem::ok(what, how),
+                    Err(e) => CheckItem::failed(
+                        what,
+                        e,
+                        "create the table with the AWS documentation's DDL (partition projection), allow glue:GetTable on it, or set a partition predicate",
+                    ),
+                });
+            }
         }
         if config.sources.xray.as_ref().is_some_and(|x| x.enabled) {
             let client = aws_sdk_xray::Client::new(&sdk);

@@ -58,7 +58,7 @@ pub struct Window {
 }
 
 /// Which window a timestamp falls in.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum Phase {
     Baseline,
     Incident,

@@ -85,6 +85,19 @@ pub(crate) fn path_pattern(path: &str) -> String {
     out
 }
 
+/// [`path_pattern`]'s id rules as a Trino SQL expression over the path `path`, so that
+/// Athena's aggregated mode groups paths the way the entries are grouped here: a segment that
+/// is all digits, 8 or more hex digits and dashes, or 16 or more characters with a digit,
+/// becomes `{id}`. The two must change together; the Athena tests run both on the same rows.
+/// (Lengths count characters in SQL and bytes here; they differ only for non-ASCII segments.)
+pub(crate) fn path_pattern_sql(path: &str) -> String {
+    format!(
+        "array_join(transform(split({path}, '/'), s -> CASE WHEN regexp_like(s, '^[0-9]+$') \
+OR regexp_like(s, '^[0-9A-Fa-f-]{{8,}}$') OR (length(s) >= 16 AND regexp_like(s, '[0-9]')) \
+THEN '{{id}}' ELSE s END), '/')"
+    )
+}
+
 impl AlbAggregator {
     pub fn add(
         &mut self,

@@ -139,6 +139,13 @@ pub struct SourceStatus {
     /// Number of files or queries behind this entry (extra field).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub parts: Option<u64>,
+    /// Bytes the service scanned (and bills) for this entry: Athena's `DataScannedInBytes`
+    /// (extra field).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scanned_bytes: Option<u64>,
+    /// What was read, for people: partitions, windows, sampling (extra field).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
 }
 
 impl SourceStatus {
@@ -159,6 +166,8 @@ impl SourceStatus {
             error: (!warnings.is_empty()).then(|| format!("warnings: {}", warnings.join("; "))),
             counts,
             parts: Some(parts),
+            scanned_bytes: None,
+            detail: None,
         }
     }
 }

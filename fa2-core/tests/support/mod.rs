@@ -61,7 +61,12 @@ impl Moto {
 
     /// A plain HTTP/1.0 request to moto (its own API); returns status and body.
     pub fn request(&self, method: &str, path: &str, body: &str) -> (u16, String) {
-        let Ok(mut s) = TcpStream::connect(("127.0.0.1", self.port)) else {
+        Moto::request_port(self.port, method, path, body)
+    }
+
+    /// A plain HTTP/1.0 request to a server on a loopback port; returns status and body.
+    pub fn request_port(port: u16, method: &str, path: &str, body: &str) -> (u16, String) {
+        let Ok(mut s) = TcpStream::connect(("127.0.0.1", port)) else {
             return (0, String::new());
         };
         let _ = s.set_read_timeout(Some(Duration::from_secs(10)));
@@ -88,22 +93,137 @@ impl Moto {
 
     /// SDK configuration pointing every service at this server.
     pub async fn sdk_config(&self) -> aws_config::SdkConfig {
-        aws_config::defaults(aws_config::BehaviorVersion::latest())
-            .endpoint_url(&self.endpoint)
-            .region(aws_config::Region::new("us-east-1"))
-            .credentials_provider(aws_sdk_cloudwatchlogs::config::Credentials::new(
-                "AKIATESTTESTTESTTEST",
-                "testsecret",
-                None,
-                None,
-                "fa2-tests",
-            ))
-            .load()
-            .await
+        sdk_config_at(&self.endpoint).await
     }
 }
 
+/// SDK configuration pointing every service at `endpoint` (moto, or a stand-in before it).
+pub async fn sdk_config_at(endpoint: &str) -> aws_config::SdkConfig {
+    aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .endpoint_url(endpoint)
+        .region(aws_config::Region::new("us-east-1"))
+        .credentials_provider(aws_sdk_cloudwatchlogs::config::Credentials::new(
+            "AKIATESTTESTTESTTEST",
+            "testsecret",
+            None,
+            None,
+            "fa2-tests",
+        ))
+        .load()
+        .await
+}
+
 impl Drop for Moto {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The Athena stand-in (`athena_standin.py`, beside this file): it answers the Athena API by
+/// running the SQL in DuckDB over the tables and objects held by a moto server (Glue and S3),
+/// and forwards every other request to that moto. Point the SDK at [`AthenaStandin::endpoint`].
+pub struct AthenaStandin {
+    child: Child,
+    /// Keeps the stand-in alive: it exits when its stdin closes.
+    _stdin: std::process::ChildStdin,
+    pub port: u16,
+    pub endpoint: String,
+    moto_endpoint: String,
+}
+
+fn standin_script() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/support/athena_standin.py")
+}
+
+fn venv_python() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../.venv/bin/python")
+}
+
+impl AthenaStandin {
+    /// Starts the stand-in in front of `moto` and waits for its `ready` line.
+    pub fn start(moto: &Moto) -> AthenaStandin {
+        use std::io::BufRead;
+        let python = venv_python();
+        assert!(
+            python.exists(),
+            "{} not found: run scripts/test (it installs moto, duckdb and sqlglot into .venv)",
+            python.display()
+        );
+        let mut child = Command::new(&python)
+            .arg(standin_script())
+            .args(["--port", "0", "--moto", &moto.endpoint])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start the Athena stand-in: {e}"));
+        let stdin = child.stdin.take().unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let mut line = String::new();
+        std::io::BufReader::new(stdout)
+            .read_line(&mut line)
+            .unwrap();
+        let port: u16 = line
+            .trim()
+            .strip_prefix("ready ")
+            .and_then(|p| p.parse().ok())
+            .unwrap_or_else(|| panic!("the Athena stand-in said {line:?} instead of `ready PORT`"));
+        AthenaStandin {
+            child,
+            _stdin: stdin,
+            port,
+            endpoint: format!("http://127.0.0.1:{port}"),
+            moto_endpoint: moto.endpoint.clone(),
+        }
+    }
+
+    /// Creates a documented table (`alb_projected`, `alb_hive`, `cloudtrail_projected`) in
+    /// moto's Glue and uploads `files` (`(day "yyyy/MM/dd", local path)`) under its location.
+    pub fn seed(
+        &self,
+        kind_and_name: &str,
+        database: &str,
+        bucket: &str,
+        files: &[(&str, PathBuf)],
+    ) {
+        let mut cmd = Command::new(venv_python());
+        cmd.arg(standin_script())
+            .args([
+                "--moto",
+                &self.moto_endpoint,
+                "seed",
+                "--table",
+                kind_and_name,
+            ])
+            .args(["--database", database, "--bucket", bucket, "--gzip"]);
+        for (day, path) in files {
+            cmd.arg("--file").arg(format!("{day}={}", path.display()));
+        }
+        let out = cmd.output().unwrap();
+        assert!(
+            out.status.success(),
+            "seed failed: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    /// Every query the stand-in ran, as it reports them (`GET /standin/queries`).
+    pub fn queries(&self) -> Vec<serde_json::Value> {
+        let fake = Moto::request_port(self.port, "GET", "/standin/queries", "");
+        assert_eq!(fake.0, 200, "{}", fake.1);
+        serde_json::from_str(&fake.1).unwrap()
+    }
+
+    /// Forgets the queries run so far.
+    pub fn reset(&self) {
+        let r = Moto::request_port(self.port, "POST", "/standin/reset", "");
+        assert_eq!(r.0, 200, "{}", r.1);
+    }
+}
+
+impl Drop for AthenaStandin {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();

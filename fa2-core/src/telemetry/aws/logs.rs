@@ -635,6 +635,8 @@ impl Run<'_> {
                 BTreeMap::new()
             },
             parts: Some(1),
+            scanned_bytes: None,
+            detail: None,
         });
     }
 

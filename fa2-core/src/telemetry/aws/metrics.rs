@@ -261,6 +261,8 @@ fn status(name: String, state: SourceState, points: u64, error: Option<String>) 
             BTreeMap::new()
         },
         parts: Some(1),
+        scanned_bytes: None,
+        detail: None,
     }
 }
 

@@ -7,6 +7,7 @@
 pub mod athena;
 pub mod logs;
 pub mod metrics;
+pub mod partitions;
 pub mod xray;
 
 use crate::error::SourceError;

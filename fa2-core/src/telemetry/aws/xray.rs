@@ -454,6 +454,8 @@ impl Run<'_> {
             error: Some(error),
             counts: records,
             parts: Some(1),
+            scanned_bytes: None,
+            detail: None,
         });
     }
 }

@@ -354,6 +354,8 @@ impl TelemetrySource for FilesSource {
                     error: Some("not read: the source deadline passed".into()),
                     counts: BTreeMap::new(),
                     parts: None,
+                    scanned_bytes: None,
+                    detail: None,
                 });
                 continue;
             }
@@ -383,6 +385,8 @@ impl TelemetrySource for FilesSource {
                     error: Some(reason),
                     counts: BTreeMap::new(),
                     parts: None,
+                    scanned_bytes: None,
+                    detail: None,
                 }),
                 FileOutcome::Failed {
                     format,
@@ -403,6 +407,8 @@ impl TelemetrySource for FilesSource {
                         error: Some(error),
                         counts,
                         parts: Some(1),
+                        scanned_bytes: None,
+                        detail: None,
                     });
                 }
             }

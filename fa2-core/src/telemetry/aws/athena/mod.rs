@@ -2,51 +2,35 @@
 //! tables that the AWS documentation's `CREATE TABLE` statements define, mapped to the same
 //! [`AlbAccessLog`] and [`AuditEvent`] records (same semantics) as the files source.
 //!
+//! # Planning
+//!
+//! Before any query, `glue:GetTable` tells each table's columns and partitioning
+//! ([`super::partitions`]): every query then reads only the partitions of the UTC days the
+//! baseline and incident windows touch, and selects only the documented columns the table
+//! has ([`sql`]). A configured `*_partition_predicate` replaces the planned one (with
+//! `{day_from}`/`{day_to}` filled in). When the catalog cannot be read (no permission, another
+//! catalog), the queries run unpruned and the status says why.
+//!
 //! # Queries
 //!
-//! Every query names its columns (never `SELECT *`, whose shape changes when a table is
-//! re-created from a newer documentation page) and filters the collect span (baseline start to
-//! incident end) with two bound parameters. Per window three queries run, all started at once
-//! so Athena works on them in parallel, then read one after the other:
+//! Per analysis three queries run, all started at once so Athena works on them in parallel,
+//! then read one after the other:
 //!
 //! 1. ALB entries (`alb_table`), capped at `max_rows` (the SQL asks for `max_rows + 1` rows so
-//!    that the cap is detected and reported, never silent).
+//!    that the cap is detected and reported, never silent); or, with `alb_aggregate`, ALB
+//!    counts grouped in Athena ([`sql::alb_counts_query`], read by [`AlbCountsReader`]).
 //! 2. CloudTrail changes and errors: every event whose `readonly` is not `'true'` or that has
 //!    an `errorcode`. There is no filter on `sourceipaddress`: FA2 kept only calls from
 //!    `*.amazonaws.com` and so missed changes people made in the console or the CLI.
-//! 3. CloudTrail read-only successes, as individual records (the audit distiller counts them
-//!    one by one, so a `GROUP BY eventname` would lose the per-event counts it needs), capped at
-//!    `max_rows` so that a flood of `Describe*` calls can never crowd out the changes of (2).
+//! 3. CloudTrail read-only successes, as individual records, capped at `max_rows` so that a
+//!    flood of `Describe*` calls can never crowd out the changes of (2).
 //!
-//! A cap that was reached is said in the kind's status (`warnings: ...`).
-//!
-//! # Bound parameters
-//!
-//! Athena's `ExecutionParameters` fill the positional `?` of the query in order, and Athena
-//! substitutes each value *as SQL literal text*: `1` is the number one and a string must be
-//! sent already quoted as a SQL string literal (`'2024-08-16T11:19:00.000Z'`, with single quotes
-//! doubled), which [`sql_string_literal`] produces. So the text that Athena runs, and that
-//! `reproduce` shows, is the query with every `?` replaced by its value
-//! ([`substitute_parameters`]). Parameters cannot stand for table or column names; tables are
-//! validated and double-quoted instead ([`table_reference`]).
-//!
-//! # Time filters
-//!
-//! ALB's `time` column is a string such as `2018-07-02T22:23:00.186641Z`; the AWS
-//! documentation's ALB examples turn it into a timestamp with
-//! `parse_datetime(time, 'yyyy-MM-dd''T''HH:mm:ss.SSSSSS''Z''')`, which is what the query does:
-//! it compares instants, not text, so it stays right whatever precision the bound values have
-//! (a string comparison is only right when both sides have exactly the same width). Athena
-//! sessions run in UTC, so the literal `Z` parses as UTC. CloudTrail's `eventtime` is an ISO
-//! 8601 string (`2024-08-16T11:19:29Z`) compared through `from_iso8601_timestamp`. Both column
-//! conversions are wrapped in `try(...)`, so one malformed row drops out of the filter instead
-//! of failing the whole query. Athena bills bytes scanned, not CPU, so the conversions cost
-//! nothing extra; partition pruning comes from the optional `*_partition_predicate`s (for
-//! example `day >= '2024/08/16'` with partition projection), which are inserted as written.
+//! Each status says which partitions its queries read and how many bytes Athena scanned
+//! (`Statistics.DataScannedInBytes`, what Athena bills); a reached cap is said too.
 //!
 //! # Execution
 //!
-//! `StartQueryExecution` (workgroup, output location, catalog and database, parameters), then
+//! `StartQueryExecution` (workgroup, output location, catalog and database), then
 //! `GetQueryExecution` polled with [`Poller`] until `SUCCEEDED`; `FAILED` and `CANCELLED` are
 //! errors carrying Athena's state change reason. Polling stops a little before the source
 //! deadline (so that there is time left to clean up), and every query still running is then
@@ -55,17 +39,13 @@
 //! `ResultSetMetadata.ColumnInfo`, never re-parsed from CSV): the first row of the first page
 //! is Athena's header row and is skipped, pages follow `NextToken`, and each page's records are
 //! handed to the sink before the next page is fetched.
-//!
-//! # Aggregation in SQL
-//!
-//! [`alb_counts_query`] and [`alb_error_samples_query`] push the ALB aggregation into Athena
-//! (counts per window, status, target group, method and path; the first 5xx entries), and
-//! [`parse_alb_counts`] reads the counts back. `collect` does not use them yet: the ALB
-//! distiller consumes individual entries, so `collect` reads entries up to `max_rows`.
 
+pub mod sql;
+
+use super::partitions::{self, PartitionKey, TableLayout};
 use super::{Poller, emit_page, sdk_error};
 use crate::error::SourceError;
-use crate::record::{AlbAccessLog, AuditEvent, Record, RecordKind, RecordType};
+use crate::record::{AlbAccessLog, AlbCount, AuditEvent, Record, RecordKind, RecordType};
 use crate::request::{Phase, Window};
 use crate::telemetry::files::cloudtrail::{MAX_PARAMS_LEN, resources_from_params, truncate};
 use crate::telemetry::{
@@ -77,11 +57,17 @@ use aws_sdk_athena::Client;
 use aws_sdk_athena::types::{
     QueryExecutionContext, QueryExecutionStatus, ResultConfiguration, ResultSet, Row,
 };
-use chrono::{DateTime, Utc};
 use serde_json::Value;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::Mutex;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
+
+pub use sql::{
+    ALB_COLUMNS, AthenaQuery, CLOUDTRAIL_COLUMNS, TableName, TableScan, alb_counts_query,
+    alb_entries_query, alb_error_samples_query, cloudtrail_queries, sql_string_literal,
+    substitute_parameters, table_reference,
+};
 
 /// Rows read per query when `max_rows` is 0.
 pub const DEFAULT_MAX_ROWS: usize = 100_000;
@@ -89,10 +75,10 @@ pub const DEFAULT_MAX_ROWS: usize = 100_000;
 pub const DEFAULT_CATALOG: &str = "AwsDataCatalog";
 /// `GetQueryResults` returns at most 1,000 rows per page.
 const PAGE_SIZE: i32 = 1000;
-/// The ALB `time` format of the AWS documentation, as a SQL string literal.
-const ALB_TIME_FORMAT: &str = "'yyyy-MM-dd''T''HH:mm:ss.SSSSSS''Z'''";
 /// Longest cleanup margin kept before the source deadline (StopQueryExecution needs a moment).
 const STOP_MARGIN: Duration = Duration::from_secs(2);
+/// The path under which [`AlbCountsReader`] counts requests whose path groups were cut.
+pub const OTHER_PATHS: &str = "(other paths)";
 
 /// Where the tables are and how much to read. Maps onto `[sources.athena]` of the config.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -108,11 +94,13 @@ pub struct AthenaOptions {
     pub alb_table: String,
     /// CloudTrail table (documented `CREATE TABLE` for CloudTrail); empty skips CloudTrail.
     pub cloudtrail_table: String,
-    /// Optional SQL predicate ANDed into the ALB query's WHERE for partition pruning, e.g.
-    /// `day >= '2024/08/16'`. Trusted configuration text, inserted as written.
+    /// Replaces the partition predicate planned from the Glue catalog for the ALB table, e.g.
+    /// `day BETWEEN '{day_from}' AND '{day_to}'`. Trusted configuration text: `{day_from}`
+    /// and `{day_to}` become the first and last UTC day read (`yyyy/MM/dd`), the rest is
+    /// inserted as written.
     pub alb_partition_predicate: String,
-    /// Optional SQL predicate for the CloudTrail queries, e.g.
-    /// `region = 'ap-northeast-1' AND timestamp >= '2024/08/16'`.
+    /// The same for the CloudTrail table, e.g.
+    /// `region = 'ap-northeast-1' AND "timestamp" BETWEEN '{day_from}' AND '{day_to}'`.
     pub cloudtrail_partition_predicate: String,
     /// Rows read per query (default 100,000; 0 means the default). A reached cap is reported.
     pub max_rows: usize,
@@ -148,406 +136,234 @@ impl AthenaOptions {
             self.max_rows
         }
     }
+
+    /// Whether the tables live in the account's Glue Data Catalog, which `glue:GetTable` reads.
+    fn glue_catalog(&self) -> bool {
+        self.catalog.is_empty() || self.catalog.eq_ignore_ascii_case(DEFAULT_CATALOG)
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
-// SQL text
+// Aggregated ALB counts
 // ---------------------------------------------------------------------------------------------
 
-/// A query with its positional parameters, already written as SQL literals.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct AthenaQuery {
-    pub kind: RecordKind,
-    /// What the query reads, for statuses (`ALB entries`, `CloudTrail changes and errors`...).
-    pub label: String,
-    /// SQL with `?` placeholders.
-    pub sql: String,
-    /// One SQL literal per `?`, in order (the `ExecutionParameters`).
-    pub params: Vec<String>,
-    /// The rows are [`AlbCount`] groups, not entries.
-    pub counts: bool,
+/// A group of the totals: window, ELB status, target status, target group.
+type TotalKey = (Phase, Option<u16>, Option<u16>, String);
+
+/// What the detail rows of one total carried, to rebuild what a cut removed.
+#[derive(Debug, Default, Clone, Copy)]
+struct DetailSums {
+    requests: u64,
+    no_target: u64,
+    /// Sum of target times over the requests that had one.
+    time_sum: f64,
 }
 
-impl AthenaQuery {
-    /// The SQL exactly as Athena runs it: every `?` replaced by its literal.
-    pub fn reproduce(&self) -> String {
-        substitute_parameters(&self.sql, &self.params)
-    }
-}
-
-/// Quotes `value` as a Trino/Athena SQL string literal: wrapped in single quotes, inner single
-/// quotes doubled. Backslashes are ordinary characters in Trino string literals and Unicode
-/// passes through unchanged, so nothing else needs escaping.
-pub fn sql_string_literal(value: &str) -> String {
-    let mut out = String::with_capacity(value.len() + 2);
-    out.push('\'');
-    for c in value.chars() {
-        if c == '\'' {
-            out.push('\'');
-        }
-        out.push(c);
-    }
-    out.push('\'');
-    out
-}
-
-/// Replaces each positional `?` of `sql` with the next of `params`, the way Athena applies
-/// `ExecutionParameters`. A `?` inside a string literal, a quoted identifier or a comment is
-/// not a parameter. Placeholders beyond `params` are left as they are.
-pub fn substitute_parameters(sql: &str, params: &[String]) -> String {
-    #[derive(PartialEq)]
-    enum St {
-        Code,
-        Str,
-        Ident,
-        Line,
-        Block,
-    }
-    let mut out = String::with_capacity(sql.len() + params.iter().map(String::len).sum::<usize>());
-    let mut next = params.iter();
-    let mut st = St::Code;
-    let mut chars = sql.chars().peekable();
-    while let Some(c) = chars.next() {
-        match st {
-            St::Code => match c {
-                '?' => {
-                    if let Some(p) = next.next() {
-                        out.push_str(p);
-                        continue;
-                    }
-                }
-                '\'' => st = St::Str,
-                '"' => st = St::Ident,
-                '-' if chars.peek() == Some(&'-') => st = St::Line,
-                '/' if chars.peek() == Some(&'*') => {
-                    out.push(c);
-                    if let Some(star) = chars.next() {
-                        out.push(star);
-                    }
-                    st = St::Block;
-                    continue;
-                }
-                _ => {}
-            },
-            // A doubled quote inside a literal toggles out and straight back in: no special case.
-            St::Str if c == '\'' => st = St::Code,
-            St::Ident if c == '"' => st = St::Code,
-            St::Line if c == '\n' => st = St::Code,
-            St::Block if c == '*' && chars.peek() == Some(&'/') => {
-                out.push(c);
-                if let Some(slash) = chars.next() {
-                    out.push(slash);
-                }
-                st = St::Code;
-                continue;
-            }
-            _ => {}
-        }
-        out.push(c);
-    }
-    out
-}
-
-/// A double-quoted table reference. `table` may be `table`, `db.table` or `catalog.db.table`;
-/// an unqualified name is qualified with `database` when that is set. Names are restricted to
-/// letters, digits, `_` and `-` (what Glue allows), so they can never carry SQL.
-pub fn table_reference(database: &str, table: &str) -> Result<String, String> {
-    let valid = |part: &str| {
-        !part.is_empty()
-            && part
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
-    };
-    let mut parts: Vec<&str> = table.split('.').collect();
-    if parts.len() > 3 || !parts.iter().all(|p| valid(p)) {
-        return Err(format!(
-            "invalid Athena table name `{table}`: use letters, digits and `_`, optionally qualified as db.table"
-        ));
-    }
-    if parts.len() == 1 && !database.is_empty() {
-        if !valid(database) {
-            return Err(format!("invalid Athena database name `{database}`"));
-        }
-        parts.insert(0, database);
-    }
-    Ok(parts
-        .iter()
-        .map(|p| format!("\"{p}\""))
-        .collect::<Vec<_>>()
-        .join("."))
-}
-
-/// The ALB columns of the AWS documentation's `CREATE TABLE` for ALB access logs, in order
-/// (`conn_trace_id`, added later, is left out so that older tables work too).
-pub const ALB_COLUMNS: &[&str] = &[
-    "type",
-    "time",
-    "elb",
-    "client_ip",
-    "client_port",
-    "target_ip",
-    "target_port",
-    "request_processing_time",
-    "target_processing_time",
-    "response_processing_time",
-    "elb_status_code",
-    "target_status_code",
-    "received_bytes",
-    "sent_bytes",
-    "request_verb",
-    "request_url",
-    "request_proto",
-    "user_agent",
-    "ssl_cipher",
-    "ssl_protocol",
-    "target_group_arn",
-    "trace_id",
-    "domain_name",
-    "chosen_cert_arn",
-    "matched_rule_priority",
-    "request_creation_time",
-    "actions_executed",
-    "redirect_url",
-    "lb_error_reason",
-    "target_port_list",
-    "target_status_code_list",
-    "classification",
-    "classification_reason",
-];
-
-/// `(expression, alias)` pairs selected from the documented CloudTrail table. Nested
-/// `useridentity` fields are selected one by one; `resources` (an array of structs) becomes a
-/// JSON array of its ARNs.
-pub const CLOUDTRAIL_COLUMNS: &[(&str, &str)] = &[
-    ("eventtime", "eventtime"),
-    ("eventsource", "eventsource"),
-    ("eventname", "eventname"),
-    ("awsregion", "awsregion"),
-    ("sourceipaddress", "sourceipaddress"),
-    ("useragent", "useragent"),
-    ("useridentity.type", "identity_type"),
-    ("useridentity.arn", "identity_arn"),
-    ("useridentity.username", "identity_username"),
-    ("useridentity.principalid", "identity_principalid"),
-    ("useridentity.invokedby", "identity_invokedby"),
-    (
-        "useridentity.sessioncontext.sessionissuer.username",
-        "session_issuer_username",
-    ),
-    ("readonly", "readonly"),
-    ("errorcode", "errorcode"),
-    ("errormessage", "errormessage"),
-    ("requestparameters", "requestparameters"),
-    (
-        "json_format(CAST(transform(resources, r -> r.arn) AS JSON))",
-        "resource_arns",
-    ),
-    ("eventid", "eventid"),
-];
-
-fn alb_time_expr() -> String {
-    format!("try(parse_datetime(time, {ALB_TIME_FORMAT}))")
-}
-
-const CLOUDTRAIL_TIME_EXPR: &str = "try(from_iso8601_timestamp(eventtime))";
-
-fn ts_literal(ts: DateTime<Utc>) -> String {
-    sql_string_literal(&crate::time::rfc3339(ts))
-}
-
-/// `WHERE` clause: the optional partition predicate, the collect span, then `extra`.
-fn where_clause(predicate: &str, time_expr: &str, extra: &[&str]) -> String {
-    let mut conds = Vec::new();
-    if !predicate.trim().is_empty() {
-        conds.push(format!("({})", predicate.trim()));
-    }
-    conds.push(format!("{time_expr} >= from_iso8601_timestamp(?)"));
-    conds.push(format!("{time_expr} < from_iso8601_timestamp(?)"));
-    conds.extend(extra.iter().map(|e| (*e).to_string()));
-    format!("WHERE {}", conds.join("\n  AND "))
-}
-
-fn span_params(window: &Window) -> Vec<String> {
-    vec![
-        ts_literal(window.collect_start()),
-        ts_literal(window.collect_end()),
-    ]
-}
-
-/// The ALB entries of the collect span, at most `max_rows + 1` rows (one more than is read,
-/// so that a reached cap is known).
-pub fn alb_entries_query(opts: &AthenaOptions, window: &Window) -> Result<AthenaQuery, String> {
-    let table = table_reference(&opts.database, &opts.alb_table)?;
-    let sql = format!(
-        "SELECT {}\nFROM {table}\n{}\nLIMIT {}",
-        ALB_COLUMNS.join(", "),
-        where_clause(&opts.alb_partition_predicate, &alb_time_expr(), &[]),
-        opts.row_cap() + 1
-    );
-    Ok(AthenaQuery {
-        kind: RecordKind::Alb,
-        label: format!("ALB entries ({})", opts.alb_table),
-        sql,
-        params: span_params(window),
-        counts: false,
-    })
-}
-
-/// Matches every CloudTrail event that changes something or failed (`readonly` other than
-/// `'true'`, absent, or an error code); its negation selects the read-only successes.
-const CLOUDTRAIL_CHANGES: &str =
-    "(readonly IS NULL OR readonly <> 'true' OR errorcode IS NOT NULL)";
-const CLOUDTRAIL_READS: &str = "readonly = 'true' AND errorcode IS NULL";
-
-/// The two CloudTrail queries: changes and errors first, then read-only successes.
-pub fn cloudtrail_queries(
-    opts: &AthenaOptions,
-    window: &Window,
-) -> Result<[AthenaQuery; 2], String> {
-    let table = table_reference(&opts.database, &opts.cloudtrail_table)?;
-    let select = CLOUDTRAIL_COLUMNS
-        .iter()
-        .map(|(expr, alias)| {
-            if expr == alias {
-                (*expr).to_string()
-            } else {
-                format!("{expr} AS {alias}")
-            }
-        })
-        .collect::<Vec<_>>()
-        .join(", ");
-    let build = |label: &str, filter: &str| AthenaQuery {
-        kind: RecordKind::Cloudtrail,
-        label: format!("CloudTrail {label} ({})", opts.cloudtrail_table),
-        sql: format!(
-            "SELECT {select}\nFROM {table}\n{}\nLIMIT {}",
-            where_clause(
-                &opts.cloudtrail_partition_predicate,
-                CLOUDTRAIL_TIME_EXPR,
-                &[filter]
-            ),
-            opts.row_cap() + 1
-        ),
-        params: span_params(window),
-        counts: false,
-    };
-    Ok([
-        build("changes and errors", CLOUDTRAIL_CHANGES),
-        build("read-only events", CLOUDTRAIL_READS),
-    ])
-}
-
-/// ALB counts aggregated in Athena: requests per window (`incident`, `baseline`, `outside`),
-/// ELB and target status, target group, method and path, with the number of requests that got
-/// no target response (`target_processing_time = -1`), target times and first/last seen; the
-/// `limit` largest groups. Read the result with [`parse_alb_counts`].
-pub fn alb_counts_query(
-    opts: &AthenaOptions,
-    window: &Window,
+/// Reads the pages of an [`alb_counts_query`] result: the totals (`grouping_set` rows, sorted first)
+/// are kept, the details (per method and path) are records. When the detail rows were cut
+/// at the row limit, [`AlbCountsReader::finish`] adds, per total, one group under
+/// [`OTHER_PATHS`] holding what the missing details had, so request counts stay exact and only
+/// the path breakdown of the smallest groups is lost (and said).
+#[derive(Debug)]
+pub struct AlbCountsReader {
+    cols: Option<Columns>,
+    first_page: bool,
     limit: usize,
-) -> Result<AthenaQuery, String> {
-    let table = table_reference(&opts.database, &opts.alb_table)?;
-    let t = alb_time_expr();
-    let sql = format!(
-        "SELECT CASE WHEN {t} >= from_iso8601_timestamp(?) AND {t} < from_iso8601_timestamp(?) THEN 'incident' \
-WHEN {t} >= from_iso8601_timestamp(?) AND {t} < from_iso8601_timestamp(?) THEN 'baseline' ELSE 'outside' END AS phase, \
-elb_status_code, target_status_code, target_group_arn, request_verb, \
-coalesce(url_extract_path(request_url), '/') AS path, \
-count(*) AS requests, \
-count_if(target_processing_time < 0) AS no_target_response, \
-avg(CASE WHEN target_processing_time >= 0 THEN target_processing_time END) AS avg_target_time, \
-max(target_processing_time) AS max_target_time, \
-min(time) AS first_seen, max(time) AS last_seen\n\
-FROM {table}\n{}\nGROUP BY 1, 2, 3, 4, 5, 6\nORDER BY requests DESC\nLIMIT {}",
-        where_clause(&opts.alb_partition_predicate, &t, &[]),
-        limit.max(1)
-    );
-    Ok(AthenaQuery {
-        kind: RecordKind::Alb,
-        label: format!("ALB counts ({})", opts.alb_table),
-        sql,
-        params: vec![
-            ts_literal(window.start),
-            ts_literal(window.end),
-            ts_literal(window.baseline_start),
-            ts_literal(window.baseline_end),
-            ts_literal(window.collect_start()),
-            ts_literal(window.collect_end()),
-        ],
-        counts: true,
-    })
+    rows: usize,
+    totals: BTreeMap<TotalKey, AlbCount>,
+    details: HashMap<TotalKey, DetailSums>,
+    /// More rows than `limit` came back.
+    pub cut: bool,
+    /// The cut fell inside the totals (more status × target-group groups than `limit`).
+    pub totals_cut: bool,
 }
 
-/// The first `limit` ALB entries with an ELB status of 5xx in the collect span, earliest
-/// first (the onset), with the same columns as [`alb_entries_query`].
-pub fn alb_error_samples_query(
-    opts: &AthenaOptions,
-    window: &Window,
-    limit: usize,
-) -> Result<AthenaQuery, String> {
-    let table = table_reference(&opts.database, &opts.alb_table)?;
-    let sql = format!(
-        "SELECT {}\nFROM {table}\n{}\nORDER BY time\nLIMIT {}",
-        ALB_COLUMNS.join(", "),
-        where_clause(
-            &opts.alb_partition_predicate,
-            &alb_time_expr(),
-            &["elb_status_code >= 500"]
-        ),
-        limit.max(1)
-    );
-    Ok(AthenaQuery {
-        kind: RecordKind::Alb,
-        label: format!("ALB 5xx samples ({})", opts.alb_table),
-        sql,
-        params: span_params(window),
-        counts: false,
-    })
-}
-
-pub use crate::record::AlbCount;
-
-/// Reads the pages of an [`alb_counts_query`] result (header row of the first page skipped).
-pub fn parse_alb_counts(pages: &[ResultSet]) -> Vec<AlbCount> {
-    let mut out = Vec::new();
-    let mut cols: Option<Columns> = None;
-    for (i, page) in pages.iter().enumerate() {
-        if cols.is_none() {
-            cols = Columns::from_result_set(page);
+impl AlbCountsReader {
+    pub fn new(limit: usize) -> Self {
+        AlbCountsReader {
+            cols: None,
+            first_page: true,
+            limit: limit.max(1),
+            rows: 0,
+            totals: BTreeMap::new(),
+            details: HashMap::new(),
+            cut: false,
+            totals_cut: false,
         }
-        let Some(c) = cols.as_ref() else { continue };
-        for (j, row) in page.rows().iter().enumerate() {
+    }
+
+    fn key(c: &AlbCount) -> TotalKey {
+        (
+            c.phase,
+            c.elb_status_code,
+            c.target_status_code,
+            c.target_group.clone(),
+        )
+    }
+
+    /// The detail groups of one page (the window `outside` dropped).
+    pub fn page(&mut self, rs: &ResultSet) -> Vec<AlbCount> {
+        if self.cols.is_none() {
+            self.cols = Columns::from_result_set(rs);
+        }
+        let first_page = std::mem::replace(&mut self.first_page, false);
+        let mut out = Vec::new();
+        let Some(c) = self.cols.clone() else {
+            return out;
+        };
+        for (i, row) in rs.rows().iter().enumerate() {
             let v = row_values(row);
-            if i == 0 && j == 0 && c.is_header(&v) {
+            if first_page && i == 0 && c.is_header(&v) {
                 continue;
             }
-            let g = |n: &str| c.get(&v, n);
-            let tg = AlbAccessLog {
-                target_group_arn: g("target_group_arn").unwrap_or("").to_string(),
-                ..Default::default()
-            };
+            if self.rows >= self.limit {
+                self.cut = true;
+                break;
+            }
+            self.rows += 1;
+            let count = alb_count(&c, &v);
+            let set = c
+                .get(&v, "grouping_set")
+                .and_then(|r| r.parse::<u32>().ok());
+            if set.is_some_and(|r| r != 0) {
+                let total = self
+                    .totals
+                    .entry(Self::key(&count))
+                    .or_insert_with(|| AlbCount {
+                        method: "*".into(),
+                        path: OTHER_PATHS.into(),
+                        requests: 0,
+                        no_target_response: 0,
+                        avg_target_time: None,
+                        max_target_time: None,
+                        first_seen: None,
+                        last_seen: None,
+                        ..count.clone()
+                    });
+                merge_total(total, &count);
+                continue;
+            }
+            let sums = self.details.entry(Self::key(&count)).or_default();
+            sums.requests += count.requests;
+            sums.no_target += count.no_target_response;
+            sums.time_sum += count.avg_target_time.unwrap_or(0.0)
+                * count.requests.saturating_sub(count.no_target_response) as f64;
+            if count.phase != Phase::Outside {
+                out.push(count);
+            }
+        }
+        if self.cut && self.details.is_empty() {
+            self.totals_cut = true;
+        }
+        out
+    }
+
+    /// The groups that stand for cut details, and what to tell about the cut.
+    pub fn finish(self, label: &str) -> (Vec<AlbCount>, Vec<String>) {
+        let mut out = Vec::new();
+        let mut missing_requests = 0u64;
+        let mut notes = Vec::new();
+        if self.totals_cut {
+            notes.push(format!(
+                "{label}: more than {} status and target-group groups; the counts are incomplete (raise max_rows)",
+                self.limit
+            ));
+        }
+        if !self.cut {
+            return (out, notes);
+        }
+        for (key, total) in self.totals {
+            let seen = self.details.get(&key).copied().unwrap_or_default();
+            let requests = total.requests.saturating_sub(seen.requests);
+            if requests == 0 {
+                continue;
+            }
+            let no_target = total.no_target_response.saturating_sub(seen.no_target);
+            let timed_total = total.requests.saturating_sub(total.no_target_response) as f64;
+            let timed_rest = requests.saturating_sub(no_target) as f64;
+            let avg = total.avg_target_time.and_then(|a| {
+                let rest = a * timed_total - seen.time_sum;
+                (timed_rest > 0.0).then(|| (rest / timed_rest).max(0.0))
+            });
+            if total.phase != Phase::Outside {
+                missing_requests += requests;
+            }
             out.push(AlbCount {
-                phase: match g("phase") {
-                    Some("incident") => Phase::Incident,
-                    Some("baseline") => Phase::Baseline,
-                    _ => Phase::Outside,
-                },
-                elb_status_code: g("elb_status_code").and_then(|s| s.parse().ok()),
-                target_status_code: g("target_status_code").and_then(|s| s.parse().ok()),
-                target_group: tg.target_group().to_string(),
-                method: g("request_verb").unwrap_or("").to_string(),
-                path: g("path").unwrap_or("/").to_string(),
-                requests: g("requests").and_then(|s| s.parse().ok()).unwrap_or(0),
-                no_target_response: g("no_target_response")
-                    .and_then(|s| s.parse().ok())
-                    .unwrap_or(0),
-                avg_target_time: g("avg_target_time").and_then(|s| s.parse().ok()),
-                max_target_time: g("max_target_time").and_then(|s| s.parse().ok()),
-                first_seen: g("first_seen").and_then(crate::time::parse_timestamp),
-                last_seen: g("last_seen").and_then(crate::time::parse_timestamp),
+                requests,
+                no_target_response: no_target,
+                avg_target_time: avg,
+                ..total
             });
         }
+        if !self.totals_cut {
+            notes.push(format!(
+                "{label}: more than {} path groups; error groups were kept first, and {missing_requests} requests of the smallest groups are counted under `{OTHER_PATHS}` (the totals stay exact; raise max_rows for their paths)",
+                self.limit
+            ));
+        }
+        out.retain(|c| c.phase != Phase::Outside);
+        (out, notes)
     }
+}
+
+fn merge_total(total: &mut AlbCount, c: &AlbCount) {
+    let timed = |x: &AlbCount| x.requests.saturating_sub(x.no_target_response) as f64;
+    let (ta, tb) = (timed(total), timed(c));
+    total.avg_target_time = match (total.avg_target_time, c.avg_target_time) {
+        (Some(a), Some(b)) if ta + tb > 0.0 => Some((a * ta + b * tb) / (ta + tb)),
+        (a, b) => a.or(b),
+    };
+    total.max_target_time = match (total.max_target_time, c.max_target_time) {
+        (Some(a), Some(b)) => Some(a.max(b)),
+        (a, b) => a.or(b),
+    };
+    total.first_seen = match (total.first_seen, c.first_seen) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    };
+    total.last_seen = match (total.last_seen, c.last_seen) {
+        (Some(a), Some(b)) => Some(a.max(b)),
+        (a, b) => a.or(b),
+    };
+    total.requests += c.requests;
+    total.no_target_response += c.no_target_response;
+}
+
+/// One row of an [`alb_counts_query`] result.
+fn alb_count(c: &Columns, v: &[Option<&str>]) -> AlbCount {
+    let g = |n: &str| c.get(v, n);
+    let tg = AlbAccessLog {
+        target_group_arn: g("target_group_arn").unwrap_or("").to_string(),
+        ..Default::default()
+    };
+    AlbCount {
+        phase: match g("phase") {
+            Some("incident") => Phase::Incident,
+            Some("baseline") => Phase::Baseline,
+            _ => Phase::Outside,
+        },
+        elb_status_code: g("elb_status_code").and_then(|s| s.parse().ok()),
+        target_status_code: g("target_status_code").and_then(|s| s.parse().ok()),
+        target_group: tg.target_group().to_string(),
+        method: g("request_verb").unwrap_or("").to_string(),
+        path: g("path").unwrap_or("/").to_string(),
+        requests: g("requests").and_then(|s| s.parse().ok()).unwrap_or(0),
+        no_target_response: g("no_target_response")
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(0),
+        avg_target_time: g("avg_target_time").and_then(|s| s.parse().ok()),
+        max_target_time: g("max_target_time").and_then(|s| s.parse().ok()),
+        first_seen: g("first_seen").and_then(crate::time::parse_timestamp),
+        last_seen: g("last_seen").and_then(crate::time::parse_timestamp),
+    }
+}
+
+/// Reads whole [`alb_counts_query`] results (for tests and tools): the detail groups plus the
+/// groups standing for cut details.
+pub fn parse_alb_counts(pages: &[ResultSet], limit: usize) -> Vec<AlbCount> {
+    let mut reader = AlbCountsReader::new(limit);
+    let mut out: Vec<AlbCount> = pages.iter().flat_map(|p| reader.page(p)).collect();
+    out.extend(reader.finish("ALB counts").0);
     out
 }
 
@@ -667,7 +483,7 @@ fn map_alb_row(c: &Columns, v: &[Option<&str>]) -> Option<AlbAccessLog> {
             .and_then(crate::time::parse_timestamp),
         actions_executed: s("actions_executed"),
         redirect_url: s("redirect_url"),
-        error_reason: s("lb_error_reason"),
+        error_reason: s("lambda_error_reason"),
         target_port_list: s("target_port_list"),
         target_status_code_list: s("target_status_code_list"),
         classification: s("classification"),
@@ -950,22 +766,42 @@ struct PartOutcome {
     counts: BTreeMap<RecordType, u64>,
     notes: Vec<String>,
     error: Option<String>,
+    /// `Statistics.DataScannedInBytes` of the execution.
+    scanned_bytes: Option<u64>,
+    /// What was read (partitions, bytes), for the status's `detail`.
+    detail: Vec<String>,
+}
+
+/// The scans of the configured tables for one window: `None` for a table not configured,
+/// `Err` for a table name that cannot be used.
+#[derive(Debug, Clone, Default)]
+struct Scans {
+    alb: Option<Result<TableScan, String>>,
+    cloudtrail: Option<Result<TableScan, String>>,
+    /// What the planning could not do, per kind (said in that kind's status).
+    notes: Vec<(RecordKind, String)>,
 }
 
 /// ALB access logs and CloudTrail events from Athena tables.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct AthenaSource {
     client: Client,
+    glue: aws_sdk_glue::Client,
     options: AthenaOptions,
     name: String,
+    /// The scans the last `collect` planned, with their window, so that `reproduce` shows the
+    /// queries that really ran.
+    planned: Mutex<Option<(Window, Scans)>>,
 }
 
 impl AthenaSource {
     pub fn new(config: &aws_config::SdkConfig, options: AthenaOptions) -> Self {
         AthenaSource {
             client: Client::new(config),
+            glue: aws_sdk_glue::Client::new(config),
             options,
             name: "athena".into(),
+            planned: Mutex::new(None),
         }
     }
 
@@ -973,25 +809,262 @@ impl AthenaSource {
         &self.options
     }
 
-    /// The queries `collect` runs for `window`, in order; an `Err` names a configuration
-    /// problem (invalid table name) of that table's queries.
-    pub fn queries(&self, window: &Window) -> Vec<Result<AthenaQuery, (RecordKind, String)>> {
+    /// A table's scan without the catalog: the override predicate if any, every column.
+    fn offline_scan(
+        &self,
+        table: &str,
+        override_predicate: &str,
+        window: &Window,
+    ) -> Result<TableScan, String> {
+        let name = TableName::parse(&self.options.database, table)?;
+        let plan = partitions::plan(
+            &TableLayout::default(),
+            window.collect_start(),
+            window.collect_end(),
+        );
+        Ok(TableScan::planned(
+            name.reference(),
+            &plan,
+            override_predicate,
+            None,
+        ))
+    }
+
+    /// A table's scan planned from the Glue Data Catalog, with what could not be planned.
+    async fn catalog_scan(
+        &self,
+        table: &str,
+        override_predicate: &str,
+        window: &Window,
+    ) -> (Result<TableScan, String>, Option<String>) {
+        let name = match TableName::parse(&self.options.database, table) {
+            Ok(n) => n,
+            Err(e) => return (Err(e), None),
+        };
+        let offline = || self.offline_scan(table, override_predicate, window);
+        if !self.options.glue_catalog() || name.catalog.is_some() {
+            let note = override_predicate.trim().is_empty().then(|| {
+                format!(
+                    "{table}: not in the Glue Data Catalog ({}), so its partitions were not planned: every partition is read unless a partition predicate is configured",
+                    name.catalog.as_deref().unwrap_or(&self.options.catalog)
+                )
+            });
+            return (offline(), note);
+        }
+        let got = self
+            .glue
+            .get_table()
+            .database_name(&name.database)
+            .name(&name.table)
+            .send()
+            .await;
+        let table_def = match got {
+            Ok(out) => out.table,
+            Err(e) => {
+                let why = sdk_error("glue:GetTable", &e);
+                let consequence = if override_predicate.trim().is_empty() {
+                    "every partition is read and every documented column is assumed"
+                } else {
+                    "every documented column is assumed"
+                };
+                return (
+                    offline(),
+                    Some(format!(
+                        "{table}: the table could not be read from the Glue Data Catalog ({why}), so {consequence}; check the table name and grant glue:GetTable on it"
+                    )),
+                );
+            }
+        };
+        let Some(t) = table_def else {
+            return (
+                offline(),
+                Some(format!("{table}: glue:GetTable returned no table")),
+            );
+        };
+        let keys: Vec<PartitionKey> = t
+            .partition_keys()
+            .iter()
+            .map(|c| PartitionKey {
+                name: c.name().to_ascii_lowercase(),
+                data_type: c.r#type().unwrap_or("string").to_ascii_lowercase(),
+            })
+            .collect();
+        let mut columns: BTreeSet<String> = t
+            .storage_descriptor()
+            .map(|sd| {
+                sd.columns()
+                    .iter()
+                    .map(|c| c.name().to_ascii_lowercase())
+                    .collect()
+            })
+            .unwrap_or_default();
+        columns.extend(keys.iter().map(|k| k.name.clone()));
+        let layout = TableLayout {
+            keys,
+            parameters: t
+                .parameters()
+                .map(|p| p.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
+                .unwrap_or_default(),
+        };
+        let plan = partitions::plan(&layout, window.collect_start(), window.collect_end());
+        let note = if override_predicate.trim().is_empty() {
+            plan.note.as_ref().map(|n| format!("{table}: {n}"))
+        } else {
+            None
+        };
+        let columns = (!columns.is_empty()).then_some(columns);
+        (
+            Ok(TableScan::planned(
+                name.reference(),
+                &plan,
+                override_predicate,
+                columns,
+            )),
+            note,
+        )
+    }
+
+    /// What `fa2 check` says of the configured tables: for each, how an analysis of the last
+    /// hour would read it (partitions, or why it would read every partition).
+    pub async fn check_tables(&self) -> Vec<(String, Result<String, String>)> {
+        let now = chrono::Utc::now();
+        let Ok(window) = Window::with_baseline(
+            now - chrono::Duration::minutes(30),
+            now,
+            Duration::from_secs(1800),
+        ) else {
+            return Vec::new();
+        };
+        let scans = self.plan(&window).await;
         let mut out = Vec::new();
-        if !self.options.alb_table.is_empty() {
-            let q = if self.options.alb_aggregate {
-                alb_counts_query(&self.options, window, self.options.row_cap())
-            } else {
-                alb_entries_query(&self.options, window)
+        let o = &self.options;
+        for (kind, table, scan) in [
+            (RecordKind::Alb, &o.alb_table, &scans.alb),
+            (
+                RecordKind::Cloudtrail,
+                &o.cloudtrail_table,
+                &scans.cloudtrail,
+            ),
+        ] {
+            let Some(scan) = scan else { continue };
+            let notes: Vec<&str> = scans
+                .notes
+                .iter()
+                .filter(|(k, _)| *k == kind)
+                .map(|(_, n)| n.as_str())
+                .collect();
+            let result = match scan {
+                Err(e) => Err(e.clone()),
+                Ok(_) if !notes.is_empty() => Err(notes.join("; ")),
+                Ok(s) => Ok(format!(
+                    "an analysis of the last hour reads {}",
+                    s.partitions
+                )),
             };
+            out.push((table.clone(), result));
+        }
+        out
+    }
+
+    /// Plans both tables (concurrently) from the catalog.
+    async fn plan(&self, window: &Window) -> Scans {
+        let o = &self.options;
+        let alb = async {
+            if o.alb_table.is_empty() {
+                (None, None)
+            } else {
+                let (s, n) = self
+                    .catalog_scan(&o.alb_table, &o.alb_partition_predicate, window)
+                    .await;
+                (Some(s), n)
+            }
+        };
+        let ct = async {
+            if o.cloudtrail_table.is_empty() {
+                (None, None)
+            } else {
+                let (s, n) = self
+                    .catalog_scan(
+                        &o.cloudtrail_table,
+                        &o.cloudtrail_partition_predicate,
+                        window,
+                    )
+                    .await;
+                (Some(s), n)
+            }
+        };
+        let ((alb, alb_note), (cloudtrail, ct_note)) = tokio::join!(alb, ct);
+        let mut notes = Vec::new();
+        notes.extend(alb_note.map(|n| (RecordKind::Alb, n)));
+        notes.extend(ct_note.map(|n| (RecordKind::Cloudtrail, n)));
+        Scans {
+            alb,
+            cloudtrail,
+            notes,
+        }
+    }
+
+    /// The scans for `window` without asking the catalog: the last planned ones when they
+    /// were for this window, else unpruned ones (with the configured overrides).
+    fn known_scans(&self, window: &Window) -> Scans {
+        if let Ok(guard) = self.planned.lock()
+            && let Some((w, s)) = guard.as_ref()
+            && w == window
+        {
+            return s.clone();
+        }
+        let o = &self.options;
+        Scans {
+            alb: (!o.alb_table.is_empty())
+                .then(|| self.offline_scan(&o.alb_table, &o.alb_partition_predicate, window)),
+            cloudtrail: (!o.cloudtrail_table.is_empty()).then(|| {
+                self.offline_scan(
+                    &o.cloudtrail_table,
+                    &o.cloudtrail_partition_predicate,
+                    window,
+                )
+            }),
+            notes: Vec::new(),
+        }
+    }
+
+    /// The queries for `window` and `scans`, in order; an `Err` names a configuration problem
+    /// (invalid table name, a table without the needed columns) of that table's queries.
+    fn queries_for(
+        &self,
+        window: &Window,
+        scans: &Scans,
+    ) -> Vec<Result<AthenaQuery, (RecordKind, String)>> {
+        let o = &self.options;
+        let cap = o.row_cap();
+        let mut out = Vec::new();
+        if let Some(scan) = &scans.alb {
+            let q = scan.as_ref().map_err(Clone::clone).and_then(|s| {
+                if o.alb_aggregate {
+                    alb_counts_query(s, &o.alb_table, window, cap)
+                } else {
+                    alb_entries_query(s, &o.alb_table, window, cap)
+                }
+            });
             out.push(q.map_err(|e| (RecordKind::Alb, e)));
         }
-        if !self.options.cloudtrail_table.is_empty() {
-            match cloudtrail_queries(&self.options, window) {
+        if let Some(scan) = &scans.cloudtrail {
+            match scan
+                .as_ref()
+                .map_err(Clone::clone)
+                .and_then(|s| cloudtrail_queries(s, &o.cloudtrail_table, window, cap))
+            {
                 Ok(qs) => out.extend(qs.into_iter().map(Ok)),
                 Err(e) => out.push(Err((RecordKind::Cloudtrail, e))),
             }
         }
         out
+    }
+
+    /// The queries `collect` runs (or ran) for `window`: with the partitions planned by the
+    /// last `collect` of this window, else unpruned.
+    pub fn queries(&self, window: &Window) -> Vec<Result<AthenaQuery, (RecordKind, String)>> {
+        self.queries_for(window, &self.known_scans(window))
     }
 
     async fn start(&self, q: &AthenaQuery) -> Result<String, SourceError> {
@@ -1006,8 +1079,10 @@ impl AthenaSource {
             .client
             .start_query_execution()
             .query_string(&q.sql)
-            .query_execution_context(ctx.build())
-            .set_execution_parameters(Some(q.params.clone()));
+            .query_execution_context(ctx.build());
+        if !q.params.is_empty() {
+            req = req.set_execution_parameters(Some(q.params.clone()));
+        }
         if !self.options.workgroup.is_empty() {
             req = req.work_group(&self.options.workgroup);
         }
@@ -1027,15 +1102,15 @@ impl AthenaSource {
             .ok_or_else(|| SourceError::Unavailable("Athena returned no query execution id".into()))
     }
 
-    /// Polls until the query succeeded. On the soft deadline or a cancel every running query
-    /// is stopped.
+    /// Polls until the query succeeded; returns the bytes it scanned. On the soft deadline or
+    /// a cancel every running query is stopped.
     async fn wait(
         &self,
         id: &str,
         query: &SourceQuery,
         soft: Instant,
         running: &mut Running,
-    ) -> Result<(), String> {
+    ) -> Result<Option<u64>, String> {
         let mut poller = Poller::new(soft);
         loop {
             let out = self
@@ -1045,8 +1120,14 @@ impl AthenaSource {
                 .send()
                 .await
                 .map_err(|e| sdk_error("GetQueryExecution", &e).to_string())?;
-            match exec_state(out.query_execution().and_then(|q| q.status())) {
-                ExecState::Succeeded => return Ok(()),
+            let exec = out.query_execution();
+            match exec_state(exec.and_then(|q| q.status())) {
+                ExecState::Succeeded => {
+                    return Ok(exec
+                        .and_then(|q| q.statistics())
+                        .and_then(|s| s.data_scanned_in_bytes())
+                        .and_then(|b| u64::try_from(b).ok()));
+                }
                 ExecState::Failed(why) => {
                     running.done(id);
                     return Err(format!("query {id} {why}"));
@@ -1089,7 +1170,14 @@ impl AthenaSource {
                 text: q.reproduce(),
             },
         });
+        let rt = match q.kind {
+            RecordKind::Alb => RecordType::AlbEntries,
+            _ => RecordType::CloudtrailRecords,
+        };
         let mut reader = PageReader::new(q.kind, self.options.row_cap());
+        let mut counts = q
+            .counts
+            .then(|| AlbCountsReader::new(self.options.row_cap()));
         let mut token: Option<String> = None;
         let result = loop {
             let page = match self
@@ -1104,30 +1192,27 @@ impl AthenaSource {
                 Ok(p) => p,
                 Err(e) => break Err(sdk_error("GetQueryResults", &e).to_string()),
             };
-            let records = match page.result_set() {
+            let records = match (page.result_set(), counts.as_mut()) {
                 // counted groups: each record carries its number of requests
-                Some(rs) if q.counts => parse_alb_counts(std::slice::from_ref(rs))
+                (Some(rs), Some(c)) => c
+                    .page(rs)
                     .into_iter()
-                    .filter(|c| c.phase != crate::request::Phase::Outside)
                     .map(|c| Record::AlbCount(Box::new(c)))
                     .collect(),
-                Some(rs) => match reader.page(rs) {
+                (Some(rs), None) => match reader.page(rs) {
                     Ok(r) => r,
                     Err(e) => break Err(e),
                 },
-                None => Vec::new(),
+                (None, _) => Vec::new(),
             };
             let n: u64 = records.iter().map(Record::count).sum();
             if let Err(e) = emit_page(sink, origin, records) {
                 break Err(e.to_string());
             }
-            let rt = match q.kind {
-                RecordKind::Alb => RecordType::AlbEntries,
-                _ => RecordType::CloudtrailRecords,
-            };
             *part.counts.entry(rt).or_insert(0) += n;
             token = page.next_token().map(str::to_string);
-            if reader.capped || token.is_none() {
+            let cut = reader.capped || counts.as_ref().is_some_and(|c| c.cut);
+            if cut || token.is_none() {
                 break Ok(());
             }
             if query.should_stop() || Instant::now() >= soft {
@@ -1137,9 +1222,29 @@ impl AthenaSource {
                 ));
             }
         };
+        if let Some(c) = counts {
+            let (rest, notes) = c.finish(&q.label);
+            let n: u64 = rest.iter().map(|c| c.requests).sum();
+            let records = rest
+                .into_iter()
+                .map(|c| Record::AlbCount(Box::new(c)))
+                .collect();
+            if let Err(e) = emit_page(sink, origin, records) {
+                part.notes.push(format!("{}: {e}", q.label));
+            } else {
+                *part.counts.entry(rt).or_insert(0) += n;
+            }
+            part.notes.extend(notes);
+        }
         part.notes.extend(reader.notes(&q.label));
         result
     }
+}
+
+/// `1,234,567 bytes (1.2 MB)`.
+fn scanned_label(bytes: u64) -> String {
+    let mb = bytes as f64 / 1_000_000.0;
+    format!("{bytes} bytes ({mb:.1} MB)")
 }
 
 #[async_trait]
@@ -1153,12 +1258,16 @@ impl TelemetrySource for AthenaSource {
         query: &SourceQuery,
         sink: &mut dyn RecordSink,
     ) -> Result<CollectSummary, SourceError> {
-        let planned = self.queries(&query.window);
-        if planned.is_empty() {
+        if self.options.alb_table.is_empty() && self.options.cloudtrail_table.is_empty() {
             return Err(SourceError::Unavailable(
                 "athena: neither alb_table nor cloudtrail_table is configured".into(),
             ));
         }
+        let scans = self.plan(&query.window).await;
+        if let Ok(mut guard) = self.planned.lock() {
+            *guard = Some((query.window, scans.clone()));
+        }
+        let planned = self.queries_for(&query.window, &scans);
         let soft = soft_deadline(query.deadline);
         let mut running = Running {
             client: self.client.clone(),
@@ -1197,8 +1306,16 @@ impl TelemetrySource for AthenaSource {
                         ));
                     } else {
                         let r = match self.wait(&id, query, soft, &mut running).await {
-                            Ok(()) => {
+                            Ok(scanned) => {
                                 running.done(&id);
+                                part.scanned_bytes = scanned;
+                                part.detail.push(format!(
+                                    "{}: read {}; Athena scanned {}",
+                                    q.label,
+                                    q.partitions,
+                                    scanned
+                                        .map_or_else(|| "an unknown amount".into(), scanned_label)
+                                ));
                                 self.read(&id, &q, query, soft, sink, &mut part).await
                             }
                             Err(e) => Err(e),
@@ -1213,7 +1330,7 @@ impl TelemetrySource for AthenaSource {
         }
         let _ = running.stop_all().await;
         Ok(CollectSummary {
-            statuses: self.statuses(outcomes),
+            statuses: self.statuses(outcomes, &scans.notes),
         })
     }
 
@@ -1231,25 +1348,44 @@ impl TelemetrySource for AthenaSource {
 
 impl AthenaSource {
     /// One `ok` status per kind that had at least one successful query (records, counts,
-    /// warnings), and one `error` status per failed query.
-    fn statuses(&self, outcomes: Vec<(RecordKind, String, PartOutcome)>) -> Vec<SourceStatus> {
+    /// partitions read, bytes scanned, warnings), and one `error` status per failed query.
+    fn statuses(
+        &self,
+        outcomes: Vec<(RecordKind, String, PartOutcome)>,
+        planning: &[(RecordKind, String)],
+    ) -> Vec<SourceStatus> {
         #[derive(Default)]
         struct Totals {
             counts: BTreeMap<RecordType, u64>,
             notes: Vec<String>,
             ok_parts: u64,
+            scanned: Option<u64>,
+            detail: Vec<String>,
         }
         let mut totals: BTreeMap<RecordKind, Totals> = BTreeMap::new();
         let mut errors = Vec::new();
+        let planning_notes = |kind: RecordKind| {
+            planning
+                .iter()
+                .filter(move |(k, _)| *k == kind)
+                .map(|(_, n)| n.clone())
+        };
         for (kind, label, part) in outcomes {
             match part.error {
                 None => {
                     let t = totals.entry(kind).or_default();
+                    if t.ok_parts == 0 {
+                        t.notes.extend(planning_notes(kind));
+                    }
                     t.ok_parts += 1;
                     for (k, v) in part.counts {
                         *t.counts.entry(k).or_insert(0) += v;
                     }
                     t.notes.extend(part.notes);
+                    t.detail.extend(part.detail);
+                    if let Some(b) = part.scanned_bytes {
+                        t.scanned = Some(t.scanned.unwrap_or(0) + b);
+                    }
                 }
                 Some(e) => {
                     let records: u64 = part.counts.values().sum();
@@ -1259,8 +1395,11 @@ impl AthenaSource {
                             " ({records} records read before the problem were kept)"
                         ));
                     }
-                    if !part.notes.is_empty() {
-                        error.push_str(&format!("; {}", part.notes.join("; ")));
+                    let notes: Vec<String> = planning_notes(kind)
+                        .chain(part.notes.iter().cloned())
+                        .collect();
+                    if !notes.is_empty() {
+                        error.push_str(&format!("; {}", notes.join("; ")));
                     }
                     errors.push(SourceStatus {
                         name: self.name.clone(),
@@ -1270,13 +1409,20 @@ impl AthenaSource {
                         error: Some(error),
                         counts: part.counts,
                         parts: Some(1),
+                        scanned_bytes: part.scanned_bytes,
+                        detail: (!part.detail.is_empty()).then(|| part.detail.join("; ")),
                     });
                 }
             }
         }
         let mut statuses: Vec<SourceStatus> = totals
             .into_iter()
-            .map(|(kind, t)| SourceStatus::ok(&self.name, kind, t.counts, &t.notes, t.ok_parts))
+            .map(|(kind, t)| {
+                let mut s = SourceStatus::ok(&self.name, kind, t.counts, &t.notes, t.ok_parts);
+                s.scanned_bytes = t.scanned;
+                s.detail = (!t.detail.is_empty()).then(|| t.detail.join("; "));
+                s
+            })
             .collect();
         statuses.extend(errors);
         statuses
@@ -1290,31 +1436,6 @@ mod tests {
     use aws_sdk_athena::types::{
         AthenaError, ColumnInfo, Datum, QueryExecutionState, ResultSetMetadata,
     };
-    use chrono::TimeZone;
-
-    fn window() -> Window {
-        let start = Utc.with_ymd_and_hms(2024, 8, 16, 11, 19, 0).unwrap();
-        let end = Utc.with_ymd_and_hms(2024, 8, 16, 11, 49, 0).unwrap();
-        Window::with_baseline(start, end, Duration::from_secs(3600)).unwrap()
-    }
-
-    fn opts() -> AthenaOptions {
-        AthenaOptions {
-            database: "aiops_db".into(),
-            alb_table: "alb_access_logs".into(),
-            cloudtrail_table: "cloud_trail_logs".into(),
-            alb_partition_predicate: "day >= '2024/08/16'".into(),
-            cloudtrail_partition_predicate: "region = 'ap-northeast-1'".into(),
-            max_rows: 500,
-            ..Default::default()
-        }
-    }
-
-    /// Number of `?` placeholders outside literals, identifiers and comments.
-    fn placeholders(sql: &str) -> usize {
-        let marks: Vec<String> = (0..100).map(|i| format!("<P{i}>")).collect();
-        substitute_parameters(sql, &marks).matches("<P").count()
-    }
 
     fn result_set(columns: &[&str], rows: &[Vec<Option<&str>>]) -> ResultSet {
         let cols = columns
@@ -1358,157 +1479,6 @@ mod tests {
             .iter()
             .map(|c| Some(&*Box::leak(c.to_string().into_boxed_str())))
             .collect()
-    }
-
-    #[test]
-    fn string_literals_double_quotes_and_keep_everything_else() {
-        assert_eq!(
-            sql_string_literal("2024-08-16T11:19:00Z"),
-            "'2024-08-16T11:19:00Z'"
-        );
-        assert_eq!(sql_string_literal(""), "''");
-        assert_eq!(sql_string_literal("O'Brien"), "'O''Brien'");
-        assert_eq!(sql_string_literal("''"), "''''''");
-        assert_eq!(sql_string_literal("x' OR '1'='1"), "'x'' OR ''1''=''1'");
-        // Backslashes are not escapes in Trino string literals.
-        assert_eq!(sql_string_literal(r"C:\logs\n"), r"'C:\logs\n'");
-        assert_eq!(sql_string_literal(r"\'"), r"'\'''");
-        assert_eq!(sql_string_literal("障害 ü 🚨"), "'障害 ü 🚨'");
-        assert_eq!(sql_string_literal("a\nb"), "'a\nb'");
-    }
-
-    #[test]
-    fn parameters_fill_placeholders_outside_literals_and_comments() {
-        let p = vec!["'a?'".to_string(), "2".to_string()];
-        assert_eq!(
-            substitute_parameters("SELECT x FROM t WHERE a = ? AND b = ?", &p),
-            "SELECT x FROM t WHERE a = 'a?' AND b = 2"
-        );
-        assert_eq!(
-            substitute_parameters("SELECT '?', \"c?\" -- what?\n, ? /* ? */ , ?", &p),
-            "SELECT '?', \"c?\" -- what?\n, 'a?' /* ? */ , 2"
-        );
-        // Doubled quotes inside a literal do not end it.
-        assert_eq!(
-            substitute_parameters("WHERE n = 'it''s ?' AND m = ?", &p),
-            "WHERE n = 'it''s ?' AND m = 'a?'"
-        );
-        // More placeholders than values: the rest stay visible.
-        assert_eq!(substitute_parameters("? ? ?", &p), "'a?' 2 ?");
-    }
-
-    #[test]
-    fn table_references_are_validated_and_quoted() {
-        assert_eq!(
-            table_reference("aiops_db", "alb_logs").unwrap(),
-            "\"aiops_db\".\"alb_logs\""
-        );
-        assert_eq!(table_reference("", "alb_logs").unwrap(), "\"alb_logs\"");
-        assert_eq!(
-            table_reference("aiops_db", "other.ct").unwrap(),
-            "\"other\".\"ct\""
-        );
-        assert_eq!(
-            table_reference("x", "awsdatacatalog.db.t").unwrap(),
-            "\"awsdatacatalog\".\"db\".\"t\""
-        );
-        for bad in ["", "a b", "t; DROP TABLE x", "a\"b", "a..b", "a.b.c.d"] {
-            assert!(table_reference("db", bad).is_err(), "{bad}");
-        }
-        assert!(table_reference("bad db", "t").is_err());
-    }
-
-    #[test]
-    fn alb_query_names_every_documented_column_and_binds_the_span() {
-        let q = alb_entries_query(&opts(), &window()).unwrap();
-        assert!(!q.sql.contains('*'), "{}", q.sql);
-        let select = q.sql.split("\nFROM").next().unwrap();
-        for c in ALB_COLUMNS {
-            assert!(select.contains(c), "missing {c}");
-        }
-        assert!(q.sql.contains("FROM \"aiops_db\".\"alb_access_logs\""));
-        assert!(q.sql.contains("(day >= '2024/08/16')"));
-        assert!(q.sql.contains(
-            "try(parse_datetime(time, 'yyyy-MM-dd''T''HH:mm:ss.SSSSSS''Z''')) >= from_iso8601_timestamp(?)"
-        ));
-        assert!(q.sql.ends_with("LIMIT 501"));
-        assert_eq!(
-            q.params,
-            vec![
-                "'2024-08-16T10:19:00.000Z'".to_string(),
-                "'2024-08-16T11:49:00.000Z'".to_string()
-            ]
-        );
-        assert_eq!(placeholders(&q.sql), q.params.len());
-        let text = q.reproduce();
-        assert_eq!(placeholders(&text), 0);
-        assert!(text.contains(">= from_iso8601_timestamp('2024-08-16T10:19:00.000Z')"));
-        assert!(text.contains("< from_iso8601_timestamp('2024-08-16T11:49:00.000Z')"));
-        // Without a predicate, no empty parentheses.
-        let q = alb_entries_query(
-            &AthenaOptions {
-                alb_partition_predicate: "  ".into(),
-                ..opts()
-            },
-            &window(),
-        )
-        .unwrap();
-        assert!(!q.sql.contains("()"));
-        assert!(q.sql.contains("WHERE try(parse_datetime"));
-    }
-
-    #[test]
-    fn cloudtrail_queries_split_changes_from_reads_without_a_source_filter() {
-        let [changes, reads] = cloudtrail_queries(&opts(), &window()).unwrap();
-        for q in [&changes, &reads] {
-            assert!(!q.sql.contains("SELECT *"));
-            assert!(q.sql.contains("useridentity.arn AS identity_arn"));
-            assert!(q.sql.contains(
-                "useridentity.sessioncontext.sessionissuer.username AS session_issuer_username"
-            ));
-            assert!(q.sql.contains(
-                "json_format(CAST(transform(resources, r -> r.arn) AS JSON)) AS resource_arns"
-            ));
-            let where_part = q.sql.split("\nWHERE").nth(1).unwrap();
-            assert!(!where_part.contains("sourceipaddress"), "{where_part}");
-            assert!(!where_part.contains("amazonaws.com"));
-            assert!(where_part.contains("(region = 'ap-northeast-1')"));
-            assert!(
-                where_part.contains(
-                    "try(from_iso8601_timestamp(eventtime)) >= from_iso8601_timestamp(?)"
-                )
-            );
-            assert_eq!(placeholders(&q.sql), 2);
-            assert!(q.sql.ends_with("LIMIT 501"));
-        }
-        assert!(changes.sql.contains(CLOUDTRAIL_CHANGES));
-        assert!(reads.sql.contains(CLOUDTRAIL_READS));
-        assert!(changes.label.contains("changes"));
-        assert!(reads.label.contains("read-only"));
-    }
-
-    #[test]
-    fn aggregation_queries() {
-        let w = window();
-        let q = alb_counts_query(&opts(), &w, 200).unwrap();
-        assert_eq!(placeholders(&q.sql), 6);
-        assert_eq!(q.params.len(), 6);
-        let text = q.reproduce();
-        // CASE: incident, then baseline; WHERE: the whole span.
-        let i = text.find("'2024-08-16T11:19:00.000Z'").unwrap();
-        let b = text.find("'2024-08-16T10:19:00.000Z'").unwrap();
-        assert!(i < b);
-        assert!(text.contains("THEN 'incident'") && text.contains("THEN 'baseline'"));
-        assert!(text.contains("GROUP BY 1, 2, 3, 4, 5, 6"));
-        assert!(text.contains("count_if(target_processing_time < 0) AS no_target_response"));
-        assert!(text.ends_with("LIMIT 200"));
-        assert!(!text.contains('?'));
-        let s = alb_error_samples_query(&opts(), &w, 20).unwrap();
-        assert!(
-            s.sql
-                .contains("AND elb_status_code >= 500\nORDER BY time\nLIMIT 20")
-        );
-        assert_eq!(placeholders(&s.sql), 2);
     }
 
     #[test]
@@ -1565,7 +1535,7 @@ mod tests {
                 Some("2024-08-16T11:18:59.999999Z"),
             ]],
         );
-        let counts = parse_alb_counts(&[page1, page2]);
+        let counts = parse_alb_counts(&[page1, page2], 1000);
         assert_eq!(counts.len(), 2);
         let c = &counts[0];
         assert_eq!(c.phase, Phase::Incident);
@@ -1656,7 +1626,7 @@ mod tests {
     }
 
     fn ct_columns() -> Vec<&'static str> {
-        CLOUDTRAIL_COLUMNS.iter().map(|(_, a)| *a).collect()
+        CLOUDTRAIL_COLUMNS.iter().map(|(_, a, _)| *a).collect()
     }
 
     fn ct_row(pairs: &[(&str, &'static str)]) -> Vec<Option<&'static str>> {
@@ -1772,6 +1742,81 @@ mod tests {
         let e = map_cloudtrail_row(&c, &ct_row(&[("requestparameters", long)]));
         assert!(e.request_parameters.ends_with('…'));
         assert!(e.request_parameters.len() <= MAX_PARAMS_LEN + '…'.len_utf8());
+    }
+
+    /// A cut inside the details: the totals rebuild what the missing groups held.
+    #[test]
+    fn counts_reader_rebuilds_cut_details_from_the_totals() {
+        let cols = [
+            "phase",
+            "elb_status_code",
+            "target_status_code",
+            "target_group_arn",
+            "request_verb",
+            "path",
+            "grouping_set",
+            "requests",
+            "no_target_response",
+            "avg_target_time",
+            "max_target_time",
+            "first_seen",
+            "last_seen",
+        ];
+        let tg =
+            "arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/web/73e2d6bc24d8a067";
+        let row = |status: &'static str,
+                   verb: Option<&'static str>,
+                   path: Option<&'static str>,
+                   set: &'static str,
+                   n: &'static str,
+                   avg: &'static str| {
+            vec![
+                Some("incident"),
+                Some(status),
+                Some(status),
+                Some(tg),
+                verb,
+                path,
+                Some(set),
+                Some(n),
+                Some("0"),
+                Some(avg),
+                Some("0.9"),
+                Some("2024-08-16T11:20:00.000000Z"),
+                Some("2024-08-16T11:40:00.000000Z"),
+            ]
+        };
+        let mut rows = vec![header(&cols)];
+        // Totals first (grouping_set 3), then details, errors first.
+        rows.push(row("200", None, None, "3", "100", "0.1"));
+        rows.push(row("404", None, None, "3", "10", "0.2"));
+        rows.push(row("404", Some("GET"), Some("/a/{id}"), "0", "10", "0.2"));
+        rows.push(row("200", Some("GET"), Some("/"), "0", "60", "0.1"));
+        rows.push(row("200", Some("GET"), Some("/b"), "0", "40", "0.1"));
+        let rs = result_set(&cols, &rows);
+        // Limit 4: the /b details (40 requests) are cut.
+        let mut r = AlbCountsReader::new(4);
+        let details = r.page(&rs);
+        assert!(r.cut && !r.totals_cut);
+        assert_eq!(details.len(), 2);
+        let (rest, notes) = r.finish("ALB counts (t)");
+        assert_eq!(rest.len(), 1);
+        assert_eq!((rest[0].requests, rest[0].path.as_str()), (40, OTHER_PATHS));
+        assert_eq!(rest[0].elb_status_code, Some(200));
+        let avg = rest[0].avg_target_time.unwrap();
+        assert!((avg - 0.1).abs() < 1e-9, "{avg}");
+        assert!(notes[0].contains("40 requests"), "{notes:?}");
+        let total: u64 = details.iter().chain(&rest).map(|c| c.requests).sum();
+        assert_eq!(total, 110);
+        // No cut: no extra groups, no note.
+        let mut r = AlbCountsReader::new(100);
+        assert_eq!(r.page(&rs).len(), 3);
+        assert_eq!(r.finish("x"), (Vec::new(), Vec::new()));
+        // A cut inside the totals is said: the counts are incomplete.
+        let mut r = AlbCountsReader::new(1);
+        assert!(r.page(&rs).is_empty());
+        let (_, notes) = r.finish("x");
+        assert!(notes[0].contains("incomplete"), "{notes:?}");
     }
 
     #[test]
