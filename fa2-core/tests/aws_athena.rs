@@ -1214,10 +1214,8 @@ async fn hive_partitions_and_configured_predicates_prune_too() {
 
 /// Distills `sink` and returns, for the ALB error evidence, `(title, count, baseline, detail)`.
 fn alb_error_evidence(window: &Window, sink: VecSink) -> Vec<(String, u64, u64, String)> {
-    let mut d = fa2_core::distill::Distiller::new(
-        *window,
-        fa2_core::distill::DistillConfig::default(),
-    );
+    let mut d =
+        fa2_core::distill::Distiller::new(*window, fa2_core::distill::DistillConfig::default());
     for (i, o) in sink.origins.iter().enumerate() {
         d.insert_origin(i as u32, o.clone());
     }

@@ -166,14 +166,9 @@ struct DetailSums {
 /// the path breakdown of the smallest groups is lost (and said).
 #[derive(Debug)]
 pub struct AlbCountsReader {
-    cols: Option<Columns>,
-    first_page: bool,
-    limit: usize,
-    rows: usize,
+    cursor: RowCursor,
     totals: BTreeMap<TotalKey, AlbCount>,
     details: HashMap<TotalKey, DetailSums>,
-    /// More rows than `limit` came back.
-    pub cut: bool,
     /// The cut fell inside the totals (more status × target-group groups than `limit`).
     pub totals_cut: bool,
 }
@@ -181,15 +176,16 @@ pub struct AlbCountsReader {
 impl AlbCountsReader {
     pub fn new(limit: usize) -> Self {
         AlbCountsReader {
-            cols: None,
-            first_page: true,
-            limit: limit.max(1),
-            rows: 0,
+            cursor: RowCursor::new(limit),
             totals: BTreeMap::new(),
             details: HashMap::new(),
-            cut: false,
             totals_cut: false,
         }
+    }
+
+    /// More rows than the limit came back.
+    pub fn cut(&self) -> bool {
+        self.cursor.cut
     }
 
     fn key(c: &AlbCount) -> TotalKey {
@@ -203,24 +199,12 @@ impl AlbCountsReader {
 
     /// The detail groups of one page (the window `outside` dropped).
     pub fn page(&mut self, rs: &ResultSet) -> Vec<AlbCount> {
-        if self.cols.is_none() {
-            self.cols = Columns::from_result_set(rs);
-        }
-        let first_page = std::mem::replace(&mut self.first_page, false);
         let mut out = Vec::new();
-        let Some(c) = self.cols.clone() else {
+        let (cols, rows) = self.cursor.page(rs);
+        let Some(c) = cols else {
             return out;
         };
-        for (i, row) in rs.rows().iter().enumerate() {
-            let v = row_values(row);
-            if first_page && i == 0 && c.is_header(&v) {
-                continue;
-            }
-            if self.rows >= self.limit {
-                self.cut = true;
-                break;
-            }
-            self.rows += 1;
+        for v in rows {
             let count = alb_count(&c, &v);
             let set = c
                 .get(&v, "grouping_set")
@@ -252,7 +236,7 @@ impl AlbCountsReader {
                 out.push(count);
             }
         }
-        if self.cut && self.details.is_empty() {
+        if self.cursor.cut && self.details.is_empty() {
             self.totals_cut = true;
         }
         out
@@ -266,10 +250,10 @@ impl AlbCountsReader {
         if self.totals_cut {
             notes.push(format!(
                 "{label}: more than {} status and target-group groups; the counts are incomplete (raise max_rows)",
-                self.limit
+                self.cursor.limit
             ));
         }
-        if !self.cut {
+        if !self.cursor.cut {
             return (out, notes);
         }
         for (key, total) in self.totals {
@@ -298,7 +282,7 @@ impl AlbCountsReader {
         if !self.totals_cut {
             notes.push(format!(
                 "{label}: more than {} path groups; error groups were kept first, and {missing_requests} requests of the smallest groups are counted under `{OTHER_PATHS}` (the totals stay exact; raise max_rows for their paths)",
-                self.limit
+                self.cursor.limit
             ));
         }
         out.retain(|c| c.phase != Phase::Outside);
@@ -563,30 +547,73 @@ fn map_cloudtrail_row(c: &Columns, v: &[Option<&str>]) -> AuditEvent {
     }
 }
 
-/// Turns the pages of one query into records: skips the header row, applies the row cap and
-/// counts rows that could not be used.
+/// Walks the data rows of one query's result pages: the column names come from the first
+/// page's metadata, Athena's header row (the first row of the first page) is skipped, and at
+/// most `limit` rows are handed out; one more marks the result as cut.
 #[derive(Debug)]
-struct PageReader {
-    kind: RecordKind,
-    max_rows: u64,
+struct RowCursor {
     cols: Option<Columns>,
     first_page: bool,
     rows: u64,
+    limit: u64,
+    cut: bool,
+}
+
+impl RowCursor {
+    fn new(limit: usize) -> Self {
+        RowCursor {
+            cols: None,
+            first_page: true,
+            rows: 0,
+            limit: limit.max(1) as u64,
+            cut: false,
+        }
+    }
+
+    /// The columns (known once a page had metadata) and the data rows of `rs`.
+    fn page<'a>(&mut self, rs: &'a ResultSet) -> (Option<Columns>, Vec<Vec<Option<&'a str>>>) {
+        if self.cols.is_none() {
+            self.cols = Columns::from_result_set(rs);
+        }
+        let first_page = std::mem::replace(&mut self.first_page, false);
+        let Some(c) = self.cols.clone() else {
+            return (None, Vec::new());
+        };
+        let mut out = Vec::new();
+        for (i, row) in rs.rows().iter().enumerate() {
+            let v = row_values(row);
+            if first_page && i == 0 && c.is_header(&v) {
+                continue;
+            }
+            if self.rows >= self.limit {
+                self.cut = true;
+                break;
+            }
+            self.rows += 1;
+            out.push(v);
+        }
+        (Some(c), out)
+    }
+}
+
+/// Turns the pages of one query into records: applies the row cap and counts rows that could
+/// not be used.
+#[derive(Debug)]
+struct PageReader {
+    kind: RecordKind,
+    cursor: RowCursor,
+    checked: bool,
     /// Rows without a valid time (ALB: dropped; CloudTrail: kept without time, as files do).
     bad_time: u64,
-    capped: bool,
 }
 
 impl PageReader {
     fn new(kind: RecordKind, max_rows: usize) -> Self {
         PageReader {
             kind,
-            max_rows: max_rows as u64,
-            cols: None,
-            first_page: true,
-            rows: 0,
+            cursor: RowCursor::new(max_rows),
+            checked: false,
             bad_time: 0,
-            capped: false,
         }
     }
 
@@ -599,40 +626,28 @@ impl PageReader {
 
     /// The records of one page. `Err` when the result lacks the columns the mapper needs.
     fn page(&mut self, rs: &ResultSet) -> Result<Vec<Record>, String> {
-        if self.cols.is_none() {
-            self.cols = Columns::from_result_set(rs);
-            if let Some(c) = &self.cols {
-                let missing = c.missing(self.required());
-                if !missing.is_empty() {
-                    return Err(format!(
-                        "the result has no column {}: is this the documented table?",
-                        missing.join(", ")
-                    ));
-                }
+        let (cols, rows) = self.cursor.page(rs);
+        let Some(c) = cols else {
+            return Ok(Vec::new());
+        };
+        if !std::mem::replace(&mut self.checked, true) {
+            let missing = c.missing(self.required());
+            if !missing.is_empty() {
+                return Err(format!(
+                    "the result has no column {}: is this the documented table?",
+                    missing.join(", ")
+                ));
             }
         }
-        let first_page = std::mem::replace(&mut self.first_page, false);
-        let mut out = Vec::new();
-        let Some(c) = &self.cols else {
-            return Ok(out);
-        };
-        for (i, row) in rs.rows().iter().enumerate() {
-            let v = row_values(row);
-            if first_page && i == 0 && c.is_header(&v) {
-                continue;
-            }
-            if self.rows >= self.max_rows {
-                self.capped = true;
-                break;
-            }
-            self.rows += 1;
+        let mut out = Vec::with_capacity(rows.len());
+        for v in rows {
             match self.kind {
-                RecordKind::Alb => match map_alb_row(c, &v) {
+                RecordKind::Alb => match map_alb_row(&c, &v) {
                     Some(e) => out.push(Record::Alb(Box::new(e))),
                     None => self.bad_time += 1,
                 },
                 _ => {
-                    let e = map_cloudtrail_row(c, &v);
+                    let e = map_cloudtrail_row(&c, &v);
                     if e.time.is_none() {
                         self.bad_time += 1;
                     }
@@ -645,10 +660,10 @@ impl PageReader {
 
     fn notes(&self, label: &str) -> Vec<String> {
         let mut notes = Vec::new();
-        if self.capped {
+        if self.cursor.cut {
             notes.push(format!(
                 "{label}: more than {} rows; only the first {} were read (raise max_rows or narrow the partition predicate); counts are a subset",
-                self.max_rows, self.max_rows
+                self.cursor.limit, self.cursor.limit
             ));
         }
         if self.bad_time > 0 {
@@ -1211,14 +1226,14 @@ impl AthenaSource {
             }
             *part.counts.entry(rt).or_insert(0) += n;
             token = page.next_token().map(str::to_string);
-            let cut = reader.capped || counts.as_ref().is_some_and(|c| c.cut);
+            let cut = reader.cursor.cut || counts.as_ref().is_some_and(AlbCountsReader::cut);
             if cut || token.is_none() {
                 break Ok(());
             }
             if query.should_stop() || Instant::now() >= soft {
                 break Err(format!(
                     "stopped reading the results of query {id} after {} rows: the source deadline passed or the analysis stopped waiting",
-                    reader.rows
+                    reader.cursor.rows
                 ));
             }
         };
@@ -1797,7 +1812,7 @@ mod tests {
         // Limit 4: the /b details (40 requests) are cut.
         let mut r = AlbCountsReader::new(4);
         let details = r.page(&rs);
-        assert!(r.cut && !r.totals_cut);
+        assert!(r.cut() && !r.totals_cut);
         assert_eq!(details.len(), 2);
         let (rest, notes) = r.finish("ALB counts (t)");
         assert_eq!(rest.len(), 1);
@@ -1836,7 +1851,7 @@ mod tests {
         let mut r = PageReader::new(RecordKind::Cloudtrail, 10);
         assert_eq!(r.page(&page1).unwrap().len(), 1);
         assert_eq!(r.page(&page2).unwrap().len(), 3);
-        assert!(!r.capped);
+        assert!(!r.cursor.cut);
         assert_eq!(r.bad_time, 1);
         assert!(r.notes("ct")[0].contains("1 events have no valid eventtime"));
 
@@ -1844,7 +1859,7 @@ mod tests {
         let mut r = PageReader::new(RecordKind::Cloudtrail, 2);
         assert_eq!(r.page(&page1).unwrap().len(), 1);
         assert_eq!(r.page(&page2).unwrap().len(), 1);
-        assert!(r.capped);
+        assert!(r.cursor.cut);
         assert!(r.notes("CloudTrail changes")[0].contains("more than 2 rows"));
 
         // A first page without a header row (not what Athena returns) loses no data.
