@@ -982,6 +982,19 @@ async fn projected_tables_are_read_only_on_the_days_of_the_windows() {
     let queries = standin.queries();
     assert_eq!(queries.len(), 3, "{queries:#?}");
     for q in &queries {
+        // For the record: what each query touched and scanned.
+        eprintln!(
+            "partitions touched {:?} of {}, {} bytes scanned: {}",
+            days_touched(q),
+            q["tables"][0]["partitions_total"],
+            q["data_scanned_bytes"],
+            q["query"]
+                .as_str()
+                .unwrap()
+                .lines()
+                .nth(1)
+                .unwrap_or_default()
+        );
         assert_eq!(q["state"], "SUCCEEDED", "{q:#}");
         assert_eq!(days_touched(q), vec!["2024/09/10".to_string()], "{q:#}");
         assert!(q["tables"][0]["partitions_total"].as_u64().unwrap() > 900);
