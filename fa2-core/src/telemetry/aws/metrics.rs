@@ -139,6 +139,8 @@ pub struct MetricsSource {
     client: Client,
     options: MetricsOptions,
     region: String,
+    /// The instant the window's age is measured from (`None`: the time of each call).
+    now: Option<DateTime<Utc>>,
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -372,7 +374,15 @@ impl MetricsSource {
             client: Client::new(config),
             options,
             region,
+            now: None,
         }
+    }
+
+    /// Measures the window's age (which decides the periods still kept) from `now` instead of
+    /// the time of the call: for replaying an analysis, and for tests.
+    pub fn reading_at(mut self, now: DateTime<Utc>) -> Self {
+        self.now = Some(now);
+        self
     }
 
     pub fn options(&self) -> &MetricsOptions {
@@ -432,7 +442,7 @@ impl MetricsSource {
 
     /// The plan and the time range of a query made now.
     fn plan_for(&self, q: &SourceQuery) -> (Plan, (DateTime<Utc>, DateTime<Utc>)) {
-        let plan = self.plan(q.window.collect_start(), Utc::now());
+        let plan = self.plan(q.window.collect_start(), self.now.unwrap_or_else(Utc::now));
         let align = plan
             .queries
             .iter()
