@@ -93,11 +93,7 @@ pub const INCIDENT_SLICES: i64 = 6;
 /// The most events one `FilterLogEvents` page holds.
 const FILTER_PAGE_CAP: u64 = 10_000;
 
-/// The part of `max_events` the incident window may take: the baseline keeps at least a
-/// fifth, so that there is always something to compare with.
-pub fn incident_share(max_events: u64) -> u64 {
-    max_events - max_events / 5
-}
+pub use super::incident_share;
 
 /// How the source reads the log groups.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
