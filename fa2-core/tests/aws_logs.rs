@@ -1064,6 +1064,19 @@ async fn filter_patterns_go_to_filter_log_events() {
             );
         }
     }
+    // An Insights filter cannot apply here (the config refuses it); an embedder is told.
+    let mut opts = options(&[ORDERS, CHECKOUT], LogsMode::FilterLogEvents);
+    opts.filter = "@message like /ERROR/".into();
+    let src = CloudWatchLogsSource::new(&cfg, opts);
+    let mut sink = VecSink::default();
+    let summary = src.collect(&query(w), &mut sink).await.unwrap();
+    assert_eq!(events_of(&sink), expected);
+    assert_eq!(
+        notes(&summary),
+        [
+            "filter (Logs Insights) `@message like /ERROR/` does not apply in this mode and was not used"
+        ]
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

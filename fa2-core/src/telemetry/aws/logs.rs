@@ -2321,6 +2321,19 @@ impl TelemetrySource for CloudWatchLogsSource {
             return self.collect_pattern_records(q, sink).await;
         }
         let mut run = Run::new(q, sink);
+        // Each mode applies one filter syntax; the config refuses the other, an embedder hears it.
+        let (ignored, key) = match self.options.mode {
+            LogsMode::FilterLogEvents => (self.options.filter.trim(), "filter (Logs Insights)"),
+            _ => (
+                self.options.filter_pattern.trim(),
+                "filter_pattern (FilterLogEvents)",
+            ),
+        };
+        if !ignored.is_empty() {
+            run.note(format!(
+                "{key} `{ignored}` does not apply in this mode and was not used"
+            ));
+        }
         match self.options.mode {
             LogsMode::FilterLogEvents => self.collect_filter(&mut run).await?,
             _ => self.collect_insights(&mut run).await?,
