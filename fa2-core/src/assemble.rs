@@ -77,6 +77,7 @@ pub fn aws_sources(
         let mut o = CloudWatchLogsOptions {
             log_groups: l.log_groups.clone(),
             filter: l.filter.clone(),
+            filter_pattern: l.filter_pattern.clone(),
             mode,
             ..CloudWatchLogsOptions::default()
         };

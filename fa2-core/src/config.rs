@@ -143,8 +143,13 @@ pub struct FilesConfig {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct CloudWatchLogsConfig {
+    /// Log group names or ARNs (as the console copies them, `:*` included).
     pub log_groups: Vec<String>,
+    /// A Logs Insights filter (`@message like /ERROR/`), for the `insights` and `pattern` modes.
     pub filter: String,
+    /// A CloudWatch Logs filter pattern (`?ERROR ?WARN`, `{ $.level = "error" }`), for the
+    /// `filter` mode.
+    pub filter_pattern: String,
     /// `insights` (default), `filter` (FilterLogEvents pagination) or `pattern` (server-side
     /// aggregation with Logs Insights `pattern`).
     pub mode: String,
@@ -389,6 +394,24 @@ impl Config {
                 return Err(format!(
                     "sources.cloudwatch_logs.mode `{}` is unknown: use insights, filter or pattern",
                     l.mode
+                ));
+            }
+            // Each mode takes one filter syntax: the other one would be silently ignored.
+            if l.mode == "filter" && !l.filter.trim().is_empty() {
+                return Err(format!(
+                    "sources.cloudwatch_logs.filter `{}` is a Logs Insights filter, which mode = \"filter\" (FilterLogEvents) cannot apply: write it as a filter pattern in filter_pattern (like `?ERROR ?WARN` or `{{ $.level = \"error\" }}`), or use mode = \"insights\"",
+                    l.filter.trim()
+                ));
+            }
+            if l.mode != "filter" && !l.filter_pattern.trim().is_empty() {
+                let mode = if l.mode.is_empty() {
+                    "insights"
+                } else {
+                    &l.mode
+                };
+                return Err(format!(
+                    "sources.cloudwatch_logs.filter_pattern `{}` is a FilterLogEvents filter pattern, which mode = \"{mode}\" does not use: set mode = \"filter\", or write it as a Logs Insights filter in filter (like `@message like /ERROR/`)",
+                    l.filter_pattern.trim()
                 ));
             }
         }
@@ -682,5 +705,64 @@ slack_channel = ""
             .unwrap_err()
             .to_string();
         assert!(e.contains("cannot read config file"), "{e}");
+    }
+
+    #[test]
+    fn each_logs_mode_takes_its_own_filter_syntax() {
+        let load = |pairs: &[(&str, &str)]| {
+            let mut all = vec![("FA2_SOURCES__CLOUDWATCH_LOGS__LOG_GROUPS", "/ecs/api")];
+            all.extend_from_slice(pairs);
+            Config::load_with_env(None, &env(&all))
+        };
+        // Insights filter with FilterLogEvents: rejected, saying where it belongs.
+        let e = load(&[
+            ("FA2_SOURCES__CLOUDWATCH_LOGS__MODE", "filter"),
+            (
+                "FA2_SOURCES__CLOUDWATCH_LOGS__FILTER",
+                "@message like /ERROR/",
+            ),
+        ])
+        .unwrap_err()
+        .to_string();
+        assert!(
+            e.contains("sources.cloudwatch_logs.filter")
+                && e.contains("filter_pattern")
+                && e.contains("mode = \"insights\""),
+            "{e}"
+        );
+        // A filter pattern without mode = "filter" (the default is insights): rejected.
+        for mode in ["", "insights", "pattern"] {
+            let e = load(&[
+                ("FA2_SOURCES__CLOUDWATCH_LOGS__MODE", mode),
+                (
+                    "FA2_SOURCES__CLOUDWATCH_LOGS__FILTER_PATTERN",
+                    "?ERROR ?WARN",
+                ),
+            ])
+            .unwrap_err()
+            .to_string();
+            assert!(
+                e.contains("filter_pattern `?ERROR ?WARN`") && e.contains("set mode = \"filter\""),
+                "{mode}: {e}"
+            );
+        }
+        // Each syntax with its own mode is fine.
+        let c = load(&[
+            ("FA2_SOURCES__CLOUDWATCH_LOGS__MODE", "filter"),
+            (
+                "FA2_SOURCES__CLOUDWATCH_LOGS__FILTER_PATTERN",
+                "?ERROR ?WARN",
+            ),
+        ])
+        .unwrap();
+        assert_eq!(
+            c.sources.cloudwatch_logs.unwrap().filter_pattern,
+            "?ERROR ?WARN"
+        );
+        load(&[(
+            "FA2_SOURCES__CLOUDWATCH_LOGS__FILTER",
+            "@message like /ERROR/",
+        )])
+        .unwrap();
     }
 }

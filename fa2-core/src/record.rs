@@ -259,6 +259,16 @@ pub struct MetricSeries {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Record {
     Log(LogEvent),
+    /// A record that stands for `weight` records like it, of which only this one was read or
+    /// sent: a source that read a sample of a window (an evenly sampled baseline) or that only
+    /// got a server-side count (Logs Insights `pattern`) sends these, so that the distiller's
+    /// counts of both windows stay comparable. The distiller scales the counts of log events
+    /// and X-Ray trace summaries by the weight (a weight below 1 counts as 1); other kinds count
+    /// once. [`Record::count`] and the report's source counts are the records read.
+    Sampled {
+        weight: f64,
+        record: Box<Record>,
+    },
     LogPattern(Box<LogPattern>),
     Alb(Box<AlbAccessLog>),
     AlbCount(Box<AlbCount>),
@@ -271,6 +281,7 @@ pub enum Record {
 impl Record {
     pub fn kind(&self) -> RecordKind {
         match self {
+            Record::Sampled { record, .. } => record.kind(),
             Record::Log(_) | Record::LogPattern(_) => RecordKind::Logs,
             Record::Alb(_) | Record::AlbCount(_) => RecordKind::Alb,
             Record::Audit(_) => RecordKind::Cloudtrail,
@@ -283,6 +294,7 @@ impl Record {
     /// events the server counted).
     pub fn count(&self) -> u64 {
         match self {
+            Record::Sampled { record, .. } => record.count(),
             Record::Metric(m) => m.points.len() as u64,
             Record::LogPattern(p) => p.incident_count + p.baseline_count,
             Record::AlbCount(c) => c.requests,
@@ -293,6 +305,7 @@ impl Record {
     /// Fine-grained record type, used for per-type counts in the report.
     pub fn record_type(&self) -> RecordType {
         match self {
+            Record::Sampled { record, .. } => record.record_type(),
             Record::Log(_) | Record::LogPattern(_) => RecordType::LogEvents,
             Record::Alb(_) | Record::AlbCount(_) => RecordType::AlbEntries,
             Record::Audit(_) => RecordType::CloudtrailRecords,

@@ -973,7 +973,7 @@ async fn projected_tables_are_read_only_on_the_days_of_the_windows() {
     let moto = support::Moto::start();
     let standin = support::AthenaStandin::start(&moto);
     seed_bundle(&standin);
-    let cfg = support::sdk_config_at(&standin.endpoint).await;
+    let cfg = support::sdk_config_for(&standin.endpoint).await;
     let source = AthenaSource::new(&cfg, projected_options());
     let w = bundle_window();
     let (summary, sink) = collect(&source, w).await;
@@ -1123,7 +1123,7 @@ async fn a_window_ending_near_midnight_reads_the_late_delivered_day_too() {
             ("2024/08/18", later),
         ],
     );
-    let cfg = support::sdk_config_at(&standin.endpoint).await;
+    let cfg = support::sdk_config_for(&standin.endpoint).await;
     let source = AthenaSource::new(
         &cfg,
         AthenaOptions {
@@ -1174,7 +1174,7 @@ async fn hive_partitions_and_configured_predicates_prune_too() {
         .flat_map(|d| alb.iter().map(move |f| (*d, f.clone())))
         .collect();
     standin.seed("alb_hive:alb_hive", "aiops_db", "alb-logs", &files);
-    let cfg = support::sdk_config_at(&standin.endpoint).await;
+    let cfg = support::sdk_config_for(&standin.endpoint).await;
     let w = bundle_window();
     let expected = alb_lines_in(&alb, w.collect_start(), w.collect_end());
 
@@ -1266,7 +1266,7 @@ async fn aggregated_counts_equal_the_entries_and_a_cut_loses_no_request() {
     let moto = support::Moto::start();
     let standin = support::AthenaStandin::start(&moto);
     seed_bundle(&standin);
-    let cfg = support::sdk_config_at(&standin.endpoint).await;
+    let cfg = support::sdk_config_for(&standin.endpoint).await;
     let w = bundle_window();
     let alb_only = AthenaOptions {
         cloudtrail_table: String::new(),

@@ -236,6 +236,94 @@ async fn series_from_moto() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_old_incident_is_read_at_the_period_cloudwatch_still_keeps() {
+    let moto = support::Moto::start();
+    let cfg = moto.sdk_config().await;
+    let cw = aws_sdk_cloudwatch::Client::new(&cfg);
+    // An incident 20 days ago: CloudWatch no longer has its 60-second points (kept 15 days),
+    // only 5-minute ones (63 days), and GetMetricData would answer a 60-second query with
+    // nothing and no error. moto keeps every point: what it aggregates shows the period sent.
+    let start = Utc::now()
+        .duration_trunc(chrono::Duration::minutes(5))
+        .unwrap()
+        - chrono::Duration::days(20);
+    let w = Window::with_baseline(
+        start,
+        start + chrono::Duration::minutes(30),
+        Duration::from_secs(3600),
+    )
+    .unwrap();
+    let api = [("ApiName", "orders-api")];
+    // One 5XX a minute in the baseline, ten a minute in the incident.
+    let values: Vec<f64> = (0..90).map(|m| if m < 60 { 1.0 } else { 10.0 }).collect();
+    put(
+        &cw,
+        "AWS/ApiGateway",
+        "5XXError",
+        &api,
+        w.baseline_start,
+        7,
+        &values,
+    )
+    .await;
+    let configured = spec("AWS/ApiGateway", "5XXError", &api, "Sum");
+    assert_eq!(configured.period_secs, 60);
+    let source = MetricsSource::new(
+        &cfg,
+        MetricsOptions {
+            queries: vec![configured],
+        },
+    );
+    let q = SourceQuery::new(w, Instant::now() + Duration::from_secs(60));
+    let mut sink = VecSink::default();
+    let summary = source.collect(&q, &mut sink).await.unwrap();
+    let s = series(&sink);
+    assert_eq!(s.len(), 1);
+    // 18 points of 5 minutes: sums of five 1s in the baseline, of five 10s in the incident.
+    let five = |i: i64| w.baseline_start + chrono::Duration::minutes(5 * i);
+    let want: Vec<(DateTime<Utc>, f64)> = (0..18)
+        .map(|i| (five(i), if i < 12 { 5.0 } else { 50.0 }))
+        .collect();
+    assert_eq!(s[0].points, want);
+    let ok = &summary.statuses[0];
+    assert_eq!((ok.status, ok.records), (SourceState::Ok, 18));
+    assert_eq!(
+        ok.error.as_deref(),
+        Some(
+            "warnings: AWS/ApiGateway 5XXError Sum ApiName=orders-api: period 60 s → 300 s: the window starts 20 days ago and CloudWatch keeps 60-second points for 15 days"
+        )
+    );
+    let Locator::Query { text, .. } = &sink.origins[0].locator else {
+        panic!()
+    };
+    assert!(text.contains("\"Period\":300"), "{text}");
+    assert_eq!(source.reproduce(&q)[0].text, *text);
+
+    // Older than 455 days: nothing is kept at any period, and the status says so.
+    let ancient = Window::with_baseline(
+        start - chrono::Duration::days(480),
+        start - chrono::Duration::days(480) + chrono::Duration::minutes(30),
+        Duration::from_secs(3600),
+    )
+    .unwrap();
+    let q = SourceQuery::new(ancient, Instant::now() + Duration::from_secs(60));
+    let mut sink = VecSink::default();
+    let summary = source.collect(&q, &mut sink).await.unwrap();
+    assert!(sink.records.is_empty());
+    assert_eq!(summary.statuses[0].status, SourceState::Skipped);
+    let expired = &summary.statuses[1];
+    assert_eq!(expired.status, SourceState::Error);
+    assert!(
+        expired
+            .error
+            .as_deref()
+            .unwrap()
+            .contains("keeps metric data for 455 days"),
+        "{expired:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn more_than_five_hundred_queries_take_two_calls() {
     let moto = support::Moto::start();
     let cfg = moto.sdk_config().await;
@@ -878,7 +966,9 @@ async fn paginated_partial_and_failed_series() {
                 spec("Shop", "Orders", &[], "Sum"),
             ],
         },
-    );
+    )
+    // The window is in 2024: its age is measured from then, as when it was analysed.
+    .reading_at(at("2024-08-16T12:00:00Z"));
     let start = Utc.with_ymd_and_hms(2024, 8, 16, 11, 19, 30).unwrap();
     let end = Utc.with_ymd_and_hms(2024, 8, 16, 11, 49, 10).unwrap();
     let w = Window::with_baseline(start, end, Duration::from_secs(3600)).unwrap();
@@ -963,7 +1053,9 @@ async fn a_final_partial_series_is_reported() {
         MetricsOptions {
             queries: vec![spec("Shop", "Orders", &[], "Sum")],
         },
-    );
+    )
+    // The window is in 2024: its age is measured from then, as when it was analysed.
+    .reading_at(at("2024-08-16T12:00:00Z"));
     let start = Utc.with_ymd_and_hms(2024, 8, 16, 11, 19, 0).unwrap();
     let w = Window::with_baseline(
         start,

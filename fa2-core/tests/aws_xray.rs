@@ -361,8 +361,8 @@ async fn summaries_and_traces_from_moto() {
         assert!(!s.has_fault && !s.has_error && !s.has_throttle);
     }
 
-    // GetTraceSummaries: the 13.5-hour range went out as three ranges of at most 6 hours
-    // covering it without gaps.
+    // GetTraceSummaries: the incident window first (one range), then the 13-hour baseline as
+    // three ranges of at most 6 hours covering it without gaps.
     let ranges: Vec<(f64, f64)> = calls(&seen, "/TraceSummaries")
         .iter()
         .map(|b| {
@@ -373,12 +373,15 @@ async fn summaries_and_traces_from_moto() {
             )
         })
         .collect();
-    assert_eq!(ranges.len(), 3, "{ranges:?}");
-    assert_eq!(ranges[0].0, w.collect_start().timestamp() as f64);
+    assert_eq!(ranges.len(), 4, "{ranges:?}");
+    assert_eq!(ranges[0].0, w.start.timestamp() as f64);
     // Whole seconds: the end is rounded up so that the window's last instant is covered.
-    let over = ranges[2].1 - w.collect_end().timestamp() as f64;
+    let over = ranges[0].1 - w.collect_end().timestamp() as f64;
     assert!((0.0..=1.0).contains(&over), "{over}");
-    for pair in ranges.windows(2) {
+    assert_eq!(ranges[1].0, w.baseline_start.timestamp() as f64);
+    let over = ranges[3].1 - w.baseline_end.timestamp() as f64;
+    assert!((0.0..=1.0).contains(&over), "{over}");
+    for pair in ranges[1..].windows(2) {
         assert_eq!(pair[0].1, pair[1].0);
     }
     assert!(ranges.iter().all(|(a, b)| b - a <= 6.0 * 3600.0));
@@ -452,7 +455,7 @@ async fn summaries_and_traces_from_moto() {
         seeded.in_window() as u64
     );
     assert_eq!(ok.records, 2 * seeded.in_window() as u64);
-    assert_eq!(ok.parts, Some(6));
+    assert_eq!(ok.parts, Some(7));
     assert_eq!(ok.error, None);
     assert_eq!(summary.statuses.len(), 1, "{:?}", summary.statuses);
     assert!(
@@ -471,19 +474,22 @@ async fn summaries_and_traces_from_moto() {
             other => panic!("{other:?}"),
         })
         .collect();
-    assert_eq!(texts.len(), 6);
-    let start = w.collect_start().timestamp();
+    assert_eq!(texts.len(), 7);
+    let start = w.baseline_start.timestamp();
     assert!(texts[0].contains(&format!(
+        "aws xray get-trace-summaries --region us-east-1 --start-time {} ",
+        w.start.timestamp()
+    )));
+    assert!(texts[1].contains(&format!(
         "aws xray get-trace-summaries --region us-east-1 --start-time {start} --end-time {}",
         start + 6 * 3600
     )));
     assert!(texts[0].starts_with("filter expression: (none)\n"));
-    assert!(texts[3].starts_with("aws xray batch-get-traces --region us-east-1 --trace-ids "));
-    assert!(texts[3].contains(&batches[0].join(" ")));
+    assert!(texts[4].starts_with("aws xray batch-get-traces --region us-east-1 --trace-ids "));
+    assert!(texts[4].contains(&batches[0].join(" ")));
     // reproduce() gives the same summary queries.
-    let rep = source.reproduce(&q);
-    assert_eq!(rep.len(), 3);
-    assert_eq!(rep[0].text, texts[0]);
+    let rep: Vec<String> = source.reproduce(&q).into_iter().map(|r| r.text).collect();
+    assert_eq!(rep, texts[..4]);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -503,19 +509,123 @@ async fn caps_are_honoured() {
     let q = SourceQuery::new(window(now), Instant::now() + Duration::from_secs(60));
     let mut sink = VecSink::default();
     let summary = source.collect(&q, &mut sink).await.unwrap();
-    assert_eq!(summaries(&sink).len(), 4);
+    assert_eq!(
+        summaries_with_weights(&sink).len(),
+        4,
+        "{:?}",
+        summary.statuses
+    );
     assert_eq!(traces(&sink).len(), 2);
     let batches = calls(&seen, "/Traces");
     assert_eq!(batches.len(), 1);
     assert_eq!(batches[0]["TraceIds"].as_array().unwrap().len(), 2);
     let ok = &summary.statuses[0];
     assert_eq!(ok.counts[&RecordType::XraySummaries], 4);
+    // The incident (10 traces) takes 3 of the 4, the baseline (3 traces) keeps 1: both are
+    // sampled, and say so.
+    let warn = ok.error.as_deref().unwrap();
+    assert!(warn.contains("incident: 3 of ~"), "{warn}");
+    assert!(warn.contains("baseline: 1 of ~"), "{warn}");
+    assert!(warn.contains("sampled evenly over"), "{warn}");
+    let w = window(now);
+    let sums = summaries_with_weights(&sink);
     assert!(
-        ok.error.as_deref().unwrap().contains("max_summaries = 4"),
-        "{ok:?}"
+        sums[..3]
+            .iter()
+            .all(|(s, _)| s.start.unwrap() >= w.start - chrono::Duration::seconds(1))
     );
-    // Capped during the last range: no later GetTraceSummaries calls were made after the cap.
-    assert!(calls(&seen, "/TraceSummaries").len() <= 3);
+    assert!(sums[3].0.start.unwrap() < w.start);
+}
+
+/// Summaries with the weight they were sent with (1 when read whole).
+fn summaries_with_weights(sink: &VecSink) -> Vec<(fa2_core::record::TraceSummary, f64)> {
+    sink.records
+        .iter()
+        .filter_map(|(_, r)| match r {
+            Record::TraceSummary(s) => Some(((**s).clone(), 1.0)),
+            Record::Sampled { weight, record } => match &**record {
+                Record::TraceSummary(s) => Some(((**s).clone(), *weight)),
+                _ => None,
+            },
+            _ => None,
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_incident_is_read_first_and_a_large_baseline_is_sampled() {
+    let moto = support::Moto::start();
+    let now = Utc::now();
+    let client = aws_sdk_xray::Client::new(&moto.sdk_config().await);
+    let w = Window::with_baseline(
+        now - chrono::Duration::minutes(20),
+        now + chrono::Duration::minutes(1),
+        Duration::from_secs(3600),
+    )
+    .unwrap();
+    // 240 healthy traces spread over the baseline hour, 30 faults in the incident window.
+    let mut docs = Vec::new();
+    let mut n = 0u32;
+    let mut doc = |at: DateTime<Utc>, fault: bool| {
+        n += 1;
+        let id = trace_id(at, n);
+        let mut d = json!({
+            "name": "checkout-api", "id": format!("{:016x}", 0x7a0000 + n), "trace_id": id,
+            "start_time": epoch(at), "end_time": epoch(at) + 0.05,
+            "http": {"response": {"status": if fault { 500 } else { 200 }}}
+        });
+        if fault {
+            d["fault"] = json!(true);
+        }
+        d
+    };
+    for i in 0..240i64 {
+        let at = w.baseline_start + chrono::Duration::seconds(7 + i * 15);
+        docs.push(doc(at, false));
+    }
+    for i in 0..30i64 {
+        let at = w.start + chrono::Duration::seconds(30 + i * 30);
+        docs.push(doc(at, true));
+    }
+    for chunk in docs.chunks(50) {
+        client
+            .put_trace_segments()
+            .set_trace_segment_documents(Some(chunk.iter().map(Value::to_string).collect()))
+            .send()
+            .await
+            .unwrap();
+    }
+    let (cfg, _) = proxied(&moto).await;
+    let source = XraySource::new(
+        &cfg,
+        XrayOptions {
+            max_summaries: 100,
+            max_traces: 0,
+            ..Default::default()
+        },
+    );
+    let q = SourceQuery::new(w, Instant::now() + Duration::from_secs(60));
+    let mut sink = VecSink::default();
+    let summary = source.collect(&q, &mut sink).await.unwrap();
+    let sums = summaries_with_weights(&sink);
+    // The incident, whole and first; then the baseline with the 70 summaries left.
+    assert_eq!(sums.len(), 100);
+    assert!(sums[..30].iter().all(|(s, w)| s.has_fault && *w == 1.0));
+    assert!(sums[30..].iter().all(|(s, _)| !s.has_fault));
+    let standing_for: f64 = sums[30..].iter().map(|(_, w)| w).sum();
+    println!(
+        "x-ray: incident 30 of 30 summaries read; baseline 70 of 240 read, standing for {standing_for:.0}"
+    );
+    assert!(
+        (standing_for - 240.0).abs() < 240.0 * 0.15,
+        "{standing_for}"
+    );
+    let warn = summary.statuses[0].error.as_deref().unwrap();
+    assert!(
+        warn.starts_with("warnings: baseline: 70 of ~")
+            && warn.contains("(sampled evenly over 12 slices of 5m"),
+        "{warn}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -600,14 +710,16 @@ async fn unparsable_summaries_are_reported_not_dropped() {
     let mut sink = VecSink::default();
     let summary = source.collect(&q, &mut sink).await.unwrap();
     assert!(sink.records.is_empty());
-    // The two empty ranges were read; the one with the traces failed, and says so.
+    // The two empty ranges were read; the two with traces (the incident's, the baseline's
+    // last) failed, and say so.
     assert_eq!(summary.statuses[0].status, SourceState::Ok);
-    assert_eq!(summary.statuses.len(), 2, "{:?}", summary.statuses);
-    let failed = &summary.statuses[1];
-    assert_eq!(failed.status, SourceState::Error);
-    assert!(failed.name.starts_with("xray:summaries "));
-    let err = failed.error.as_deref().unwrap();
-    assert!(err.starts_with("GetTraceSummaries failed"), "{err}");
-    assert!(err.contains("expected start array"), "{err}");
-    assert!(err.chars().count() <= 600, "{err}");
+    assert_eq!(summary.statuses.len(), 3, "{:?}", summary.statuses);
+    for failed in &summary.statuses[1..] {
+        assert_eq!(failed.status, SourceState::Error);
+        assert!(failed.name.starts_with("xray:summaries "));
+        let err = failed.error.as_deref().unwrap();
+        assert!(err.starts_with("GetTraceSummaries failed"), "{err}");
+        assert!(err.contains("expected start array"), "{err}");
+        assert!(err.chars().count() <= 600, "{err}");
+    }
 }

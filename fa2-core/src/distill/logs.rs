@@ -343,6 +343,7 @@ impl LogAggregator {
         phase: Phase,
         ts: DateTime<Utc>,
         ev: &LogEvent,
+        weight: f64,
     ) {
         let gi = self.group_index(&ev.group);
         let g = &mut self.groups[gi];
@@ -354,7 +355,9 @@ impl LogAggregator {
             samples: Samples::default(),
             origins: Vec::new(),
         });
-        st.counts.add(&ctx.timeline, phase, ts);
+        // A sampled event counts for the events it stands for, so that a sampled baseline
+        // compares with a fully read incident window.
+        st.counts.add_weighted(&ctx.timeline, phase, ts, weight);
         st.levels[mined.level as usize] += 1;
         st.samples.offer(
             ctx.config.samples,
@@ -685,6 +688,65 @@ mod tests {
         assert!(top.title.contains("ProvisionedThroughputExceededException"));
         assert_eq!((top.count, top.baseline_count), (800, 0));
         assert!(out.evidence[1].score < 0.3, "chronic pattern stays low");
+    }
+
+    #[test]
+    fn sampled_baseline_events_count_for_the_events_they_stand_for() {
+        use crate::distill::{DistillConfig, Distiller};
+        use crate::record::{LogEvent, Record};
+        let s = crate::time::parse_timestamp("2024-08-16T11:00:00Z").unwrap();
+        let w = crate::request::Window::with_baseline(
+            s,
+            s + chrono::Duration::minutes(30),
+            std::time::Duration::from_secs(3600),
+        )
+        .unwrap();
+        let ev = |mins: i64, msg: &str| LogEvent {
+            ts: s + chrono::Duration::minutes(mins),
+            group: Arc::from("/ecs/orders"),
+            stream: None,
+            message: msg.into(),
+        };
+        // The same routine line at the same rate in both windows: 300 in the incident,
+        // 600 in the baseline of which 90 were read, each standing for 600/90 events.
+        let run = |sampled: bool| {
+            let mut d = Distiller::new(w, DistillConfig::default());
+            for i in 0..300 {
+                d.accept(0, Record::Log(ev(i % 30, &format!("INFO order {i} saved"))));
+            }
+            if sampled {
+                for i in 0..90 {
+                    d.accept(
+                        0,
+                        Record::Sampled {
+                            weight: 600.0 / 90.0,
+                            record: Box::new(Record::Log(ev(-60 + (i % 60), "INFO order 7 saved"))),
+                        },
+                    );
+                }
+            } else {
+                for i in 0..600 {
+                    d.accept(0, Record::Log(ev(-60 + (i % 60), "INFO order 7 saved")));
+                }
+            }
+            let out = d.finish(&crate::redact::Redactor::builtin());
+            let e = out
+                .evidence
+                .iter()
+                .find(|e| e.title.contains("order"))
+                .cloned()
+                .unwrap();
+            (e.count, e.baseline_count, e.signal.z)
+        };
+        let (inc, base, z) = run(true);
+        assert_eq!((inc, base), (300, 600), "the weights add up to the events");
+        let full = run(false);
+        assert_eq!((full.0, full.1), (300, 600));
+        assert!(
+            (z - full.2).abs() < 1e-9,
+            "same burst score: {z} vs {}",
+            full.2
+        );
     }
 
     #[test]

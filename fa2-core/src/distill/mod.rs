@@ -63,6 +63,9 @@ pub(crate) struct PhaseCounts {
     pub first_baseline: Option<DateTime<Utc>>,
     pub last_baseline: Option<DateTime<Utc>>,
     pub buckets: Vec<u32>,
+    /// Fractions of weighted occurrences not counted yet (incident, baseline): a sampled
+    /// record's weight is rarely whole, and rounding each one would bias the counts.
+    carry: (f64, f64),
 }
 
 impl PhaseCounts {
@@ -75,7 +78,34 @@ impl PhaseCounts {
             first_baseline: None,
             last_baseline: None,
             buckets: vec![0; tl.buckets],
+            carry: (0.0, 0.0),
         }
+    }
+
+    /// Adds one record that stands for `weight` occurrences at `ts` (see
+    /// [`Record::Sampled`]); the fractions carry over to the next weighted record, so the
+    /// counts stay within one of the weighted sum. A weight of 1 or less (or not a number)
+    /// counts once.
+    pub fn add_weighted(
+        &mut self,
+        tl: &TimelineSpec,
+        phase: Phase,
+        ts: DateTime<Utc>,
+        weight: f64,
+    ) {
+        if weight.is_nan() || weight <= 1.0 {
+            self.add(tl, phase, ts);
+            return;
+        }
+        let carry = match phase {
+            Phase::Incident => &mut self.carry.0,
+            Phase::Baseline => &mut self.carry.1,
+            Phase::Outside => return,
+        };
+        let total = *carry + weight.min(1e12);
+        let whole = total.floor();
+        *carry = total - whole;
+        self.add_n(tl, phase, ts, ts, whole as u64);
     }
 
     /// Adds `n` occurrences counted elsewhere, first seen at `first` and last at `last`.
@@ -359,6 +389,16 @@ impl Distiller {
 
     /// Takes one record.
     pub fn accept(&mut self, origin: OriginId, record: Record) {
+        self.accept_weighted(origin, record, 1.0);
+    }
+
+    /// Takes one record that stands for `weight` records (1 unless it came in a
+    /// [`Record::Sampled`]).
+    fn accept_weighted(&mut self, origin: OriginId, record: Record, weight: f64) {
+        if let Record::Sampled { weight: w, record } = record {
+            self.accept_weighted(origin, *record, weight * w);
+            return;
+        }
         if let Record::AlbCount(c) = &record {
             match c.phase {
                 Phase::Incident => self.stats.records_in_incident += c.requests,
@@ -390,7 +430,7 @@ impl Distiller {
         }
         let ts = match &record {
             Record::Log(ev) => Some(ev.ts),
-            Record::LogPattern(_) | Record::AlbCount(_) => None,
+            Record::LogPattern(_) | Record::AlbCount(_) | Record::Sampled { .. } => None,
             Record::Alb(a) => a.time,
             Record::Audit(a) => a.time,
             Record::TraceSummary(s) => s.start,
@@ -420,12 +460,17 @@ impl Distiller {
             config: &self.config,
         };
         match record {
-            Record::Log(ev) => self.logs.add(&ctx, origin, phase, ts, &ev),
+            Record::Log(ev) => self.logs.add(&ctx, origin, phase, ts, &ev, weight),
             Record::Alb(a) => self.alb.add(&ctx, origin, phase, ts, &a),
             Record::Audit(a) => self.audit.add(&ctx, origin, phase, ts, *a),
-            Record::TraceSummary(s) => self.traces.add_summary(&ctx, origin, phase, ts, &s),
+            Record::TraceSummary(s) => {
+                self.traces.add_summary(&ctx, origin, phase, ts, &s, weight);
+            }
             Record::Trace(t) => self.traces.add_trace(&ctx, origin, phase, ts, &t),
-            Record::Metric(_) | Record::LogPattern(_) | Record::AlbCount(_) => {}
+            Record::Metric(_)
+            | Record::LogPattern(_)
+            | Record::AlbCount(_)
+            | Record::Sampled { .. } => {}
         }
     }
 

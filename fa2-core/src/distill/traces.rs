@@ -51,6 +51,7 @@ impl TraceAggregator {
         message: &str,
         sample: &str,
         full: bool,
+        weight: f64,
     ) {
         if !self.causes.contains_key(&key) && self.causes.len() >= MAX_KEYS {
             return;
@@ -62,7 +63,7 @@ impl TraceAggregator {
             origins: Vec::new(),
             from_full_traces: full,
         });
-        c.counts.add(&ctx.timeline, phase, ts);
+        c.counts.add_weighted(&ctx.timeline, phase, ts, weight);
         c.samples
             .offer(ctx.config.samples, ctx.config.sample_chars, phase, sample);
         note_origin(&mut c.origins, origin);
@@ -75,6 +76,7 @@ impl TraceAggregator {
         phase: Phase,
         ts: DateTime<Utc>,
         s: &TraceSummary,
+        weight: f64,
     ) {
         let sample = |rc: &RootCause| {
             format!(
@@ -108,7 +110,17 @@ impl TraceAggregator {
                     continue;
                 }
                 seen.push(key.clone());
-                self.count(ctx, origin, phase, ts, key, &rc.message, &sample(rc), false);
+                self.count(
+                    ctx,
+                    origin,
+                    phase,
+                    ts,
+                    key,
+                    &rc.message,
+                    &sample(rc),
+                    false,
+                    weight,
+                );
             }
             if flag && causes.is_empty() && kind == "fault" {
                 let key = (
@@ -124,7 +136,7 @@ impl TraceAggregator {
                     s.http_url,
                     s.http_status.map_or("-".into(), |c| c.to_string())
                 );
-                self.count(ctx, origin, phase, ts, key, "", &sample, false);
+                self.count(ctx, origin, phase, ts, key, "", &sample, false, weight);
             }
         }
         let svc = if s.entry_point.is_empty() {
@@ -132,6 +144,7 @@ impl TraceAggregator {
         } else {
             &s.entry_point
         };
+        // Percentiles of an even sample estimate those of its window: no weighting.
         if self.latency.contains_key(svc) || self.latency.len() < MAX_SERVICES {
             let l = self.latency.entry(svc.to_string()).or_default();
             if phase == Phase::Incident {
@@ -176,7 +189,7 @@ impl TraceAggregator {
                 "trace {} span {} in {}: {} {}",
                 t.id, span.name, span.segment, ex, msg
             );
-            self.count(ctx, origin, phase, ts, key, &msg, &sample, true);
+            self.count(ctx, origin, phase, ts, key, &msg, &sample, true, 1.0);
         }
     }
 

@@ -1,5 +1,6 @@
 //! Test support: a real moto server (the AWS API emulator, installed into the workspace's
-//! `.venv` by `scripts/test`) on a free loopback port, stopped when dropped.
+//! `.venv` by `scripts/test`) on a free loopback port, stopped when dropped; and the Logs
+//! Insights stand-in that runs the query language moto does not, in front of it.
 
 #![allow(dead_code, clippy::unwrap_used)]
 
@@ -61,44 +62,44 @@ impl Moto {
 
     /// A plain HTTP/1.0 request to moto (its own API); returns status and body.
     pub fn request(&self, method: &str, path: &str, body: &str) -> (u16, String) {
-        Moto::request_port(self.port, method, path, body)
-    }
-
-    /// A plain HTTP/1.0 request to a server on a loopback port; returns status and body.
-    pub fn request_port(port: u16, method: &str, path: &str, body: &str) -> (u16, String) {
-        let Ok(mut s) = TcpStream::connect(("127.0.0.1", port)) else {
-            return (0, String::new());
-        };
-        let _ = s.set_read_timeout(Some(Duration::from_secs(10)));
-        let req = format!(
-            "{method} {path} HTTP/1.0\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
-            body.len()
-        );
-        if s.write_all(req.as_bytes()).is_err() {
-            return (0, String::new());
-        }
-        let mut resp = String::new();
-        let _ = s.read_to_string(&mut resp);
-        let status = resp
-            .split_whitespace()
-            .nth(1)
-            .and_then(|c| c.parse().ok())
-            .unwrap_or(0);
-        let body = resp
-            .split_once("\r\n\r\n")
-            .map(|(_, b)| b.to_string())
-            .unwrap_or_default();
-        (status, body)
+        http_request(self.port, method, path, body)
     }
 
     /// SDK configuration pointing every service at this server.
     pub async fn sdk_config(&self) -> aws_config::SdkConfig {
-        sdk_config_at(&self.endpoint).await
+        sdk_config_for(&self.endpoint).await
     }
 }
 
-/// SDK configuration pointing every service at `endpoint` (moto, or a stand-in before it).
-pub async fn sdk_config_at(endpoint: &str) -> aws_config::SdkConfig {
+/// A plain HTTP/1.0 request to a loopback port; returns status and body.
+pub fn http_request(port: u16, method: &str, path: &str, body: &str) -> (u16, String) {
+    let Ok(mut s) = TcpStream::connect(("127.0.0.1", port)) else {
+        return (0, String::new());
+    };
+    let _ = s.set_read_timeout(Some(Duration::from_secs(10)));
+    let req = format!(
+        "{method} {path} HTTP/1.0\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    if s.write_all(req.as_bytes()).is_err() {
+        return (0, String::new());
+    }
+    let mut resp = String::new();
+    let _ = s.read_to_string(&mut resp);
+    let status = resp
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    let body = resp
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_string())
+        .unwrap_or_default();
+    (status, body)
+}
+
+/// SDK configuration pointing every service at `endpoint` with test credentials.
+pub async fn sdk_config_for(endpoint: &str) -> aws_config::SdkConfig {
     aws_config::defaults(aws_config::BehaviorVersion::latest())
         .endpoint_url(endpoint)
         .region(aws_config::Region::new("us-east-1"))
@@ -111,6 +112,65 @@ pub async fn sdk_config_at(endpoint: &str) -> aws_config::SdkConfig {
         ))
         .load()
         .await
+}
+
+/// The Logs Insights stand-in (`support/logs_insights_standin.py`) in front of a moto server:
+/// it runs the Insights queries fa2 sends (`filter`, `stats count(*) by @log, bin()`,
+/// `pattern`, ...) over the events stored in moto and forwards every other request to moto.
+pub struct LogsStandin {
+    child: Child,
+    pub endpoint: String,
+}
+
+impl LogsStandin {
+    /// Starts the stand-in on a free port in front of `moto` and waits until it answers.
+    pub fn start(moto: &Moto) -> LogsStandin {
+        let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+        let script = root.join("tests/support/logs_insights_standin.py");
+        let venv = root.join("../.venv/bin/python");
+        let python = if venv.exists() {
+            venv
+        } else {
+            PathBuf::from("python3")
+        };
+        let port = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let child = Command::new(&python)
+            .arg(&script)
+            .args(["--port", &port.to_string(), "--upstream", &moto.endpoint])
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {}: {e}", script.display()));
+        let standin = LogsStandin {
+            child,
+            endpoint: format!("http://127.0.0.1:{port}"),
+        };
+        let start = Instant::now();
+        while start.elapsed() < Duration::from_secs(30) {
+            // Forwarded to moto: the stand-in and moto both answer.
+            if http_request(port, "GET", "/moto-api/", "").0 == 200 {
+                return standin;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        panic!("the Logs Insights stand-in did not answer on port {port} within 30 s");
+    }
+
+    /// SDK configuration pointing every service at the stand-in (and so at moto).
+    pub async fn sdk_config(&self) -> aws_config::SdkConfig {
+        sdk_config_for(&self.endpoint).await
+    }
+}
+
+impl Drop for LogsStandin {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }
 
 impl Drop for Moto {
@@ -211,14 +271,14 @@ impl AthenaStandin {
 
     /// Every query the stand-in ran, as it reports them (`GET /standin/queries`).
     pub fn queries(&self) -> Vec<serde_json::Value> {
-        let fake = Moto::request_port(self.port, "GET", "/standin/queries", "");
+        let fake = http_request(self.port, "GET", "/standin/queries", "");
         assert_eq!(fake.0, 200, "{}", fake.1);
         serde_json::from_str(&fake.1).unwrap()
     }
 
     /// Forgets the queries run so far.
     pub fn reset(&self) {
-        let r = Moto::request_port(self.port, "POST", "/standin/reset", "");
+        let r = http_request(self.port, "POST", "/standin/reset", "");
         assert_eq!(r.0, 200, "{}", r.1);
     }
 }

@@ -1,31 +1,60 @@
 //! The CloudWatch Logs source (`cloudwatch-logs`): reads the log events of configured log
-//! groups for the baseline and incident windows, through Logs Insights (the default) or
-//! `FilterLogEvents`, and the server-side pattern summaries of Logs Insights' `pattern` command.
+//! groups (names, or ARNs as the console copies them: [`normalize_log_group`]) for the incident
+//! and baseline windows, through Logs Insights (the default) or `FilterLogEvents`, and the
+//! server-side pattern summaries of Logs Insights' `pattern` command.
 //!
-//! - **Insights** ([`LogsMode::Insights`]): one query per 50 log groups (the service's limit)
-//!   over `[baseline_start, end)`, sorted by time ascending with `limit 10000` (the service's
-//!   row cap). A result with exactly the cap of rows is incomplete: its rows before the last
-//!   whole second are complete (the query is sorted ascending), so they are kept and the rest
-//!   of the time range is queried again from that second on. This splits the range at the
-//!   point the service reached, never discards complete rows, and always progresses. More than
-//!   10,000 events in one single second cannot be split further (the API takes whole
-//!   seconds): the status then says how the result was cut.
-//! - **FilterLogEvents** ([`LogsMode::FilterLogEvents`]): per log group, `FilterLogEvents`
-//!   page by page (millisecond time range, optional filter pattern).
+//! **The budget** (`max_events`) is spent on the incident window first, and the baseline is
+//! never read oldest-first into the budget: on a busy log group that would spend it all on the
+//! baseline's first minutes and read nothing of the incident. The incident may take
+//! [`incident_share`] (four fifths); the baseline gets what is left, spread evenly over its
+//! whole span, and every baseline event read stands for the events of its time slice that were
+//! not ([`Record::Sampled`]), so the distiller compares the windows' counts at their real
+//! rates. The status says how much of each window was read (`incident: 1,500 of 1,500 events
+//! read; baseline: 3,500 of 20,000 events read (sampled evenly over 12 slices of 5m: ...)`).
+//!
+//! - **Insights** ([`LogsMode::Insights`]), per chunk of 50 log groups (the service's limit):
+//!   1. *Sizing*: `stats count(*) as events by @log, bin(...)` over each window
+//!      ([`sizing_query_text`]) counts the events per log group and slice (12 slices of the
+//!      baseline, 6 of the incident, whole minutes) before anything is read.
+//!   2. *Incident*: the log groups whose incident events fit in the incident's share
+//!      (smallest first) are read whole. A log group too large for it is not read in part:
+//!      `pattern @message` counts it on the server, one query per incident slice, and each
+//!      pattern of each slice arrives as one event (its first sample, at the slice's start)
+//!      standing for the events the server matched; the distiller mines the sample like any
+//!      event, so the template counts are the server's. (A service without `pattern` gets an
+//!      even sample instead.)
+//!   3. *Baseline*: what is left of the budget is shared among the baseline's slices
+//!      ([`share_budget`]): slices with fewer events than an even share are read whole, the
+//!      others up to their share; each event read stands for `events / read` of its slice.
+//!
+//!   Reads are sorted by time ascending with `limit 10000` (the service's row cap). A result
+//!   with exactly the cap of rows is incomplete: its rows before the last whole second are
+//!   complete, so they are kept and the rest of the range is queried again from that second
+//!   on. More than 10,000 events in one single second cannot be split further (the API takes
+//!   whole seconds): the status then says how the result was cut. Server-side counts cover the
+//!   window's whole seconds ([`server_count_range`]). When the sizing query fails (or the
+//!   service does not run `stats`), the windows are read without sampling, incident first,
+//!   and the status says why.
+//! - **FilterLogEvents** ([`LogsMode::FilterLogEvents`]): per log group and window, pages
+//!   (millisecond time range, optional filter pattern, `filter_pattern`). FilterLogEvents can
+//!   neither count nor aggregate, so each log group's share of a window is read from the
+//!   window's start up to half of it; if that does not finish the window, the rest is cut into
+//!   slices read with even shares of what is left, and a slice not finished stands for the
+//!   events of its whole span, estimated from the time its pages covered (the service returns
+//!   a log group's streams interleaved in time order). Its totals are marked `~`.
 //! - **Pattern** ([`LogsMode::Pattern`]): `pattern @message` runs on the server, one query for
 //!   the incident window and one for the baseline, joined in Rust by pattern text
-//!   ([`CloudWatchLogsSource::collect_patterns`]). Each pattern carries the number of events
-//!   the *server* counted. A [`Record::Log`] counts as one event in the distiller, so emitting
-//!   pattern samples as log events would report wrong counts; until records can carry a count,
-//!   `collect` in this mode delivers no records and says so in an error status, and callers use
-//!   [`CloudWatchLogsSource::collect_patterns`] directly.
+//!   ([`CloudWatchLogsSource::collect_patterns`]); each pattern becomes one
+//!   [`Record::LogPattern`] with the *server's* counts of both windows.
 //!
-//! Every query is registered as an [`Origin`] whose locator holds the exact query text, its log
-//! groups and time range, the equivalent `aws logs` command and a CloudWatch console link.
-//! Records stream into the sink per result page; memory holds one page at a time.
+//! Every read is registered as an [`Origin`] whose locator holds the query that reads the
+//! window whole, its log groups and time range, the equivalent `aws logs` command and a
+//! CloudWatch console link, plus how it was read when that was a sample. Records stream into
+//! the sink per result page; memory holds one page (or one FilterLogEvents slice) at a time.
 
 use crate::error::SourceError;
 use crate::record::{LogEvent, Record, RecordKind, RecordType};
+use crate::request::Phase;
 use crate::telemetry::aws::{Poller, sdk_error};
 use crate::telemetry::{
     CollectSummary, Locator, Origin, OriginId, RecordSink, Reproduction, SourceQuery, SourceState,
@@ -56,6 +85,15 @@ pub const INSIGHTS_ROW_CAP: usize = 10_000;
 const STOP_GRACE: Duration = Duration::from_secs(2);
 /// Stream names kept interned per query; beyond this the cache restarts (memory bound).
 const INTERN_MAX: usize = 4096;
+/// Slices the baseline window is sampled over.
+pub const BASELINE_SLICES: i64 = 12;
+/// Slices the incident window is counted in by `pattern` (its time resolution then) or
+/// sampled over.
+pub const INCIDENT_SLICES: i64 = 6;
+/// The most events one `FilterLogEvents` page holds.
+const FILTER_PAGE_CAP: u64 = 10_000;
+
+pub use super::incident_share;
 
 /// How the source reads the log groups.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -170,6 +208,164 @@ pub fn chunk_log_groups(groups: &[String]) -> Vec<&[String]> {
     groups.chunks(MAX_GROUPS_PER_QUERY).collect()
 }
 
+/// A configured log group as every API call gets it: a name stays as it is; an ARN loses the
+/// trailing `:*` that the console and IAM policies show
+/// (`arn:aws:logs:us-east-1:123456789012:log-group:/ecs/app:*`), which `StartQuery`'s
+/// `logGroupIdentifiers` and `FilterLogEvents`' `logGroupIdentifier` reject ("Don't include
+/// an * at the end"). The source normalises its options with it once, in
+/// [`CloudWatchLogsSource::new`].
+pub fn normalize_log_group(id: &str) -> String {
+    let id = id.trim();
+    if id.starts_with("arn:") {
+        id.strip_suffix(":*").unwrap_or(id).to_string()
+    } else {
+        id.to_string()
+    }
+}
+
+/// The name of a log group given by name or by ARN: what Insights' `@log` names (after the
+/// account) and what the report shows.
+pub fn log_group_name(id: &str) -> &str {
+    match id.split_once(":log-group:") {
+        Some((_, name)) => name.strip_suffix(":*").unwrap_or(name),
+        None => id,
+    }
+}
+
+/// The Logs Insights query that sizes a window before anything is read: events per log group
+/// and time slice, after the user's filter.
+pub fn sizing_query_text(filter: &str, slice_secs: i64) -> String {
+    let mut q = String::new();
+    if let Some(f) = filter_clause(filter) {
+        let _ = write!(q, "filter {f} | ");
+    }
+    let _ = write!(q, "stats count(*) as events by @log, bin({slice_secs}s)");
+    q
+}
+
+/// The length, in whole minutes, of the slices a window of `span_ms` is cut into so that there
+/// are at most `slices` of them.
+pub fn slice_secs(span_ms: i64, slices: i64) -> i64 {
+    let secs = (span_ms.max(1) + 999) / 1000;
+    let per = (secs + slices.max(1) - 1) / slices.max(1);
+    ((per + 59) / 60 * 60).max(60)
+}
+
+/// Shares `budget` among parts of the given sizes (water-filling): parts smaller than an even
+/// share are read whole, and what they leave goes to the larger parts in equal shares. The
+/// shares never exceed the sizes and add up to at most `budget`.
+pub fn share_budget(sizes: &[u64], budget: u64) -> Vec<u64> {
+    let mut order: Vec<usize> = (0..sizes.len()).collect();
+    order.sort_by_key(|&i| sizes[i]);
+    let mut out = vec![0; sizes.len()];
+    let mut left = budget;
+    for (k, &i) in order.iter().enumerate() {
+        let parts = (order.len() - k) as u64;
+        let fair = left.div_ceil(parts);
+        let take = sizes[i].min(fair);
+        out[i] = take;
+        left -= take;
+    }
+    out
+}
+
+/// One time slice of a window, `[lo_ms, hi_ms)`, with the events the sizing query counted in it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Slice {
+    pub lo_ms: i64,
+    pub hi_ms: i64,
+    pub events: u64,
+}
+
+/// One row of a sizing query: the log group (the `account:` prefix removed; `None` when the
+/// service left `@log` out), the start of the time bin in epoch milliseconds and its events.
+pub fn parse_sizing_row<'a>(
+    fields: impl IntoIterator<Item = (&'a str, &'a str)>,
+) -> Option<(Option<&'a str>, i64, u64)> {
+    let mut group = None;
+    let mut bin = None;
+    let mut events = None;
+    for (field, value) in fields {
+        match field {
+            "events" => {
+                let v = value.trim();
+                events = v.parse::<u64>().ok().or_else(|| {
+                    v.parse::<f64>()
+                        .ok()
+                        .filter(|f| f.is_finite() && *f >= 0.0)
+                        .map(|f| f as u64)
+                });
+            }
+            "@log" => group = Some(value.split_once(':').map_or(value, |(_, g)| g)),
+            f if f.starts_with("bin(") => {
+                bin = crate::time::parse_timestamp(value).map(|t| t.timestamp_millis());
+            }
+            _ => {}
+        }
+    }
+    Some((group, bin?, events?))
+}
+
+/// Slices per log group name from the rows of a sizing query over `[lo, hi)` with bins of
+/// `bin_ms`: each bin clipped to the window, sorted by time. Rows without `@log` belong to
+/// `single_group` (a query of one group), else they are not counted.
+fn sizing_slices<'a>(
+    rows: impl IntoIterator<Item = Option<(Option<&'a str>, i64, u64)>>,
+    (lo, hi): (i64, i64),
+    bin_ms: i64,
+    single_group: Option<&str>,
+) -> BTreeMap<String, Vec<Slice>> {
+    let mut out: BTreeMap<String, BTreeMap<i64, u64>> = BTreeMap::new();
+    for (group, bin, events) in rows.into_iter().flatten() {
+        let Some(g) = group.or(single_group) else {
+            continue;
+        };
+        *out.entry(log_group_name(g).to_string())
+            .or_default()
+            .entry(bin)
+            .or_default() += events;
+    }
+    out.into_iter()
+        .map(|(g, bins)| {
+            let slices = bins
+                .into_iter()
+                .filter(|&(_, n)| n > 0)
+                .map(|(b, n)| Slice {
+                    lo_ms: b.max(lo),
+                    hi_ms: (b + bin_ms).min(hi),
+                    events: n,
+                })
+                .filter(|s| s.lo_ms < s.hi_ms)
+                .collect();
+            (g, slices)
+        })
+        .collect()
+}
+
+/// `12345` as `12,345`.
+fn thousands(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// A duration in seconds as `5m`, `2h` or `90s`.
+fn span_label(secs: i64) -> String {
+    if secs % 3600 == 0 {
+        format!("{}h", secs / 3600)
+    } else if secs % 60 == 0 {
+        format!("{}m", secs / 60)
+    } else {
+        format!("{secs}s")
+    }
+}
+
 /// jsurl string encoding, which the CloudWatch console uses inside `queryDetail`: word
 /// characters, `-` and `.` stay, `$` becomes `!`, anything else `*hh` (or `**hhhh` for UTF-16
 /// code units above 0xff).
@@ -276,6 +472,15 @@ fn filter_reproduction(
         );
     }
     s
+}
+
+/// The whole seconds of `[lo, hi)` ms that a server-side count (sizing, `pattern`) covers:
+/// the API takes whole seconds, both ends included, so a partial second at either end is left
+/// out rather than counted with the neighbouring window (at whole-second ends the two agree but
+/// for events at the very millisecond of the boundary).
+fn server_count_range((lo, hi): (i64, i64)) -> (i64, i64) {
+    let start = secs_ceil(lo);
+    (start, secs_floor(hi).max(start))
 }
 
 fn secs_floor(ms: i64) -> i64 {
@@ -532,6 +737,124 @@ pub struct PatternCollection {
 // The source.
 // ---------------------------------------------------------------------------------------------
 
+/// A log event as a record: a sample standing for `weight` events when `weight > 1`.
+fn weighted(ev: LogEvent, weight: f64) -> Record {
+    if weight > 1.0 {
+        Record::Sampled {
+            weight,
+            record: Box::new(Record::Log(ev)),
+        }
+    } else {
+        Record::Log(ev)
+    }
+}
+
+fn phase_name(phase: Phase) -> &'static str {
+    match phase {
+        Phase::Incident => "incident",
+        _ => "baseline",
+    }
+}
+
+/// A window of the query in epoch milliseconds.
+fn run_window(q: &SourceQuery, phase: Phase) -> (i64, i64) {
+    let w = q.window;
+    match phase {
+        Phase::Incident => (w.start.timestamp_millis(), w.end.timestamp_millis()),
+        _ => (
+            w.baseline_start.timestamp_millis(),
+            w.baseline_end.timestamp_millis(),
+        ),
+    }
+}
+
+/// Both windows in epoch milliseconds and the length of their slices in seconds.
+#[derive(Debug, Clone, Copy)]
+struct WindowPlan {
+    incident: (i64, i64),
+    baseline: (i64, i64),
+    incident_slice: i64,
+    baseline_slice: i64,
+}
+
+impl WindowPlan {
+    fn new(q: &SourceQuery) -> Self {
+        let incident = run_window(q, Phase::Incident);
+        let baseline = run_window(q, Phase::Baseline);
+        WindowPlan {
+            incident,
+            baseline,
+            incident_slice: slice_secs(incident.1 - incident.0, INCIDENT_SLICES),
+            baseline_slice: slice_secs(baseline.1 - baseline.0, BASELINE_SLICES),
+        }
+    }
+
+    fn range(&self, phase: Phase) -> (i64, i64) {
+        match phase {
+            Phase::Incident => self.incident,
+            _ => self.baseline,
+        }
+    }
+}
+
+/// One chunk of log groups (one query) and the sizes of both windows per log group name.
+#[derive(Debug)]
+struct Chunk {
+    groups: Vec<String>,
+    incident: BTreeMap<String, Vec<Slice>>,
+    baseline: BTreeMap<String, Vec<Slice>>,
+    /// Why the windows could not be sized (they are then read without sampling).
+    not_sized: Option<String>,
+}
+
+impl Chunk {
+    fn incident_slices(&self, group: &str) -> Vec<Slice> {
+        self.incident
+            .get(log_group_name(group))
+            .cloned()
+            .unwrap_or_default()
+    }
+
+    fn incident_events(&self, group: &str) -> u64 {
+        self.incident_slices(group).iter().map(|s| s.events).sum()
+    }
+
+    /// The baseline's slices with the events of all the chunk's log groups.
+    fn baseline_cells(&self) -> Vec<Slice> {
+        let mut cells: BTreeMap<(i64, i64), u64> = BTreeMap::new();
+        for s in self.baseline.values().flatten() {
+            *cells.entry((s.lo_ms, s.hi_ms)).or_default() += s.events;
+        }
+        cells
+            .into_iter()
+            .map(|((lo_ms, hi_ms), events)| Slice {
+                lo_ms,
+                hi_ms,
+                events,
+            })
+            .collect()
+    }
+}
+
+/// What `filter_pages` read.
+#[derive(Debug, Clone, Copy)]
+struct PagesRead {
+    read: u64,
+    /// The range was read to its end (no page left).
+    complete: bool,
+    /// The time of the latest event read (`lo - 1` when none).
+    last_ms: i64,
+}
+
+/// Why a log group's `FilterLogEvents` read stopped.
+#[derive(Debug)]
+enum FilterFail {
+    /// The consumer is gone: collecting stops.
+    SinkClosed,
+    /// The read failed; the message says why.
+    Failed(String),
+}
+
 /// Why one query (or chunk) could not finish.
 #[derive(Debug)]
 enum QueryError {
@@ -586,6 +909,83 @@ impl Drop for RunningQuery {
     }
 }
 
+/// What was read of one window, for the status line.
+#[derive(Debug, Default, Clone, PartialEq)]
+struct Tally {
+    /// Events read (records emitted).
+    read: u64,
+    /// Events in the window: counted by a sizing query, or estimated (`estimated`).
+    total: u64,
+    /// `total` is an estimate from the time the pages covered (FilterLogEvents cannot count).
+    estimated: bool,
+    /// Why the window's size is unknown, if it is.
+    not_sized: Option<String>,
+    /// Events read whole from the window's start before the rest was sampled (FilterLogEvents).
+    head: u64,
+    /// The slices a sample was spread over, and their length in seconds (0: not sampled).
+    slices: u64,
+    slice_secs: i64,
+    /// Events the server counted with `pattern` instead (not read), in how many patterns,
+    /// for which log groups.
+    by_pattern: u64,
+    patterns: u64,
+    pattern_groups: Vec<String>,
+}
+
+impl Tally {
+    /// Whether the window was not simply read whole.
+    fn partial(&self) -> bool {
+        self.slices > 0
+            || self.by_pattern > 0
+            || !self.pattern_groups.is_empty()
+            || self.estimated
+            || self.not_sized.is_some()
+            || self.read < self.total
+    }
+
+    /// `incident: 4,100 of 4,100 events read` and what was sampled or counted by the server.
+    fn describe(&self, window: &str) -> String {
+        let mut s = format!("{window}: {}", thousands(self.read));
+        if self.not_sized.is_none() {
+            let approx = if self.estimated { "~" } else { "" };
+            let _ = write!(s, " of {approx}{}", thousands(self.total));
+        }
+        s.push_str(" events read");
+        if self.read == 0 && self.total == 0 && self.by_pattern > 0 {
+            // Only counted by the server: say that alone.
+            s = format!("{window}:");
+        }
+        if self.slices > 0 {
+            let head = if self.head > 0 {
+                format!("the first {} read whole, the rest ", thousands(self.head))
+            } else {
+                String::new()
+            };
+            let _ = write!(
+                s,
+                " ({head}sampled evenly over {} slices of {}: each event read stands for the events of its slice)",
+                self.slices,
+                span_label(self.slice_secs)
+            );
+        }
+        if self.by_pattern > 0 || !self.pattern_groups.is_empty() {
+            let sep = if s.ends_with(':') { " " } else { ", and " };
+            let more = if sep == " " { "" } else { "more " };
+            let _ = write!(
+                s,
+                "{sep}{} {more}events of {} counted by the server with `pattern` ({} patterns, more than the window's share of max_events)",
+                thousands(self.by_pattern),
+                self.pattern_groups.join(", "),
+                thousands(self.patterns)
+            );
+        }
+        if let Some(why) = &self.not_sized {
+            let _ = write!(s, " ({why})");
+        }
+        s
+    }
+}
+
 /// Bookkeeping of one `collect` call.
 struct Run<'s> {
     q: &'s SourceQuery,
@@ -598,9 +998,34 @@ struct Run<'s> {
     any_ok: bool,
     groups: HashMap<String, Arc<str>>,
     streams: HashMap<String, Arc<str>>,
+    incident: Tally,
+    baseline: Tally,
 }
 
-impl Run<'_> {
+impl<'s> Run<'s> {
+    fn new(q: &'s SourceQuery, sink: &'s mut dyn RecordSink) -> Self {
+        Run {
+            q,
+            sink,
+            emitted: 0,
+            queries: 0,
+            notes: Vec::new(),
+            statuses: Vec::new(),
+            capped: false,
+            any_ok: false,
+            groups: HashMap::new(),
+            streams: HashMap::new(),
+            incident: Tally::default(),
+            baseline: Tally::default(),
+        }
+    }
+
+    fn tally(&mut self, phase: Phase) -> &mut Tally {
+        match phase {
+            Phase::Incident => &mut self.incident,
+            _ => &mut self.baseline,
+        }
+    }
     fn intern_group(&mut self, g: &str) -> Arc<str> {
         if let Some(a) = self.groups.get(g) {
             return a.clone();
@@ -661,7 +1086,14 @@ fn timeout_error(q: &SourceQuery) -> SourceError {
 
 impl CloudWatchLogsSource {
     /// A source reading with the clients of `config`.
-    pub fn new(config: &aws_config::SdkConfig, options: CloudWatchLogsOptions) -> Self {
+    pub fn new(config: &aws_config::SdkConfig, mut options: CloudWatchLogsOptions) -> Self {
+        // The one place where configured log groups are normalised (ARNs lose a trailing `:*`).
+        options.log_groups = options
+            .log_groups
+            .iter()
+            .map(|g| normalize_log_group(g))
+            .filter(|g| !g.is_empty())
+            .collect();
         let region = if options.region.trim().is_empty() {
             config
                 .region()
@@ -689,15 +1121,15 @@ impl CloudWatchLogsSource {
         self.options.row_cap.clamp(1, INSIGHTS_ROW_CAP)
     }
 
-    /// Starts a Logs Insights query and polls it until it completes; returns its rows. On the
-    /// deadline the query is stopped on the server.
+    /// Starts a Logs Insights query and polls it until it completes; returns its rows (at
+    /// most `limit`). On the deadline the query is stopped on the server.
     async fn run_query(
         &self,
         q: &SourceQuery,
         groups: &[String],
-        start_secs: i64,
-        end_secs: i64,
+        (start_secs, end_secs): (i64, i64),
         text: &str,
+        limit: usize,
     ) -> Result<Vec<Vec<ResultField>>, QueryError> {
         if q.should_stop() {
             return Err(timeout_error(q).into());
@@ -708,7 +1140,7 @@ impl CloudWatchLogsSource {
             .start_time(start_secs)
             .end_time(end_secs)
             .query_string(text)
-            .limit(self.row_cap() as i32);
+            .limit(limit.clamp(1, INSIGHTS_ROW_CAP) as i32);
         // Names and ARNs are both accepted as identifiers, but only names by every emulator.
         if groups.iter().any(|g| g.starts_with("arn:")) {
             req = req.set_log_group_identifiers(Some(groups.to_vec()));
@@ -838,15 +1270,18 @@ impl CloudWatchLogsSource {
         !groups.is_empty()
     }
 
-    /// Emits rows with `lo <= ts < hi`; `Ok(false)` once `max_events` is reached.
+    /// Emits the rows with `lo <= ts < hi`, as samples standing for `weight` events each when
+    /// `weight > 1`; `Ok(false)` once `max_events` is reached.
+    #[allow(clippy::too_many_arguments)]
     fn emit_rows(
         &self,
         run: &mut Run<'_>,
         origin: OriginId,
         rows: &[Vec<ResultField>],
-        lo: i64,
-        hi: i64,
+        (lo, hi): (i64, i64),
         single_group: Option<&str>,
+        weight: f64,
+        phase: Phase,
     ) -> Result<bool, SourceError> {
         let max = self.options.max_events as u64;
         let mut unparsed = 0u64;
@@ -874,8 +1309,9 @@ impl CloudWatchLogsSource {
                 stream,
                 message: r.message.to_string(),
             };
-            run.sink.accept(origin, Record::Log(ev))?;
+            run.sink.accept(origin, weighted(ev, weight))?;
             run.emitted += 1;
+            run.tally(phase).read += 1;
         }
         if unparsed > 0 {
             run.note(format!(
@@ -885,32 +1321,53 @@ impl CloudWatchLogsSource {
         Ok(true)
     }
 
-    /// Reads one chunk of log groups over `[lo, hi)` ms, re-querying past the row cap.
-    async fn insights_chunk(
+    /// Reads `[lo, hi)` ms of `groups` in time order, up to `cap` events (every event when
+    /// `None`), each standing for `weight` events. A result with exactly the service's row cap
+    /// is incomplete: its rows before the last whole second are complete (the query is sorted
+    /// ascending), so they are kept and the rest of the range is queried again from that
+    /// second on.
+    #[allow(clippy::too_many_arguments)]
+    async fn insights_range(
         &self,
         run: &mut Run<'_>,
         groups: &[String],
         origin: OriginId,
-        text: &str,
         range: (i64, i64),
+        cap: Option<u64>,
+        weight: f64,
+        phase: Phase,
     ) -> Result<(), QueryError> {
         let (mut lo, hi) = range;
-        let cap = self.row_cap();
-        let single = (groups.len() == 1).then(|| groups[0].as_str());
+        let row_cap = self.row_cap() as u64;
+        let single = (groups.len() == 1).then(|| log_group_name(&groups[0]));
+        let mut got = 0u64;
         while lo < hi {
             if run.emitted >= self.options.max_events as u64 {
                 run.capped = true;
                 return Ok(());
             }
-            let rows = self
-                .run_query(run.q, groups, secs_floor(lo), secs_ceil(hi), text)
-                .await?;
-            run.queries += 1;
-            if rows.len() < cap {
-                self.emit_rows(run, origin, &rows, lo, hi, single)?;
+            let want = cap.map_or(row_cap, |c| c.saturating_sub(got).min(row_cap));
+            if want == 0 {
                 return Ok(());
             }
-            // Capped: sorted ascending, so every row before the last row's whole second is
+            let text = insights_query_text(&self.options.filter, want as usize);
+            let rows = self
+                .run_query(
+                    run.q,
+                    groups,
+                    (secs_floor(lo), secs_ceil(hi)),
+                    &text,
+                    want as usize,
+                )
+                .await?;
+            run.queries += 1;
+            let before = run.emitted;
+            let reached_cap = cap.is_some_and(|c| got + rows.len() as u64 >= c);
+            if (rows.len() as u64) < want || reached_cap {
+                self.emit_rows(run, origin, &rows, (lo, hi), single, weight, phase)?;
+                return Ok(());
+            }
+            // The row cap, not our cap: every row before the last row's whole second is
             // complete; the rest of the range is queried again from that second.
             let last = rows
                 .iter()
@@ -924,14 +1381,24 @@ impl CloudWatchLogsSource {
                 // More than `cap` events in the second at `lo`: keep what came and move on.
                 let next = (secs_floor(lo) + 1) * 1000;
                 run.note(format!(
-                    "more than {cap} events within one second at {}: only {cap} of them were read",
+                    "more than {row_cap} events within one second at {}: only {row_cap} of them were read",
                     crate::time::rfc3339(
                         crate::time::from_millis(secs_floor(lo) * 1000).unwrap_or_default()
                     )
                 ));
                 (next.min(hi), next)
             };
-            if !self.emit_rows(run, origin, &rows, lo, upto.min(hi), single)? {
+            let more = self.emit_rows(
+                run,
+                origin,
+                &rows,
+                (lo, upto.min(hi)),
+                single,
+                weight,
+                phase,
+            )?;
+            got += run.emitted - before;
+            if !more {
                 return Ok(());
             }
             lo = next;
@@ -939,10 +1406,167 @@ impl CloudWatchLogsSource {
         Ok(())
     }
 
-    async fn collect_insights(&self, run: &mut Run<'_>) -> Result<(), SourceError> {
-        let lo = run.q.window.collect_start().timestamp_millis();
-        let hi = run.q.window.collect_end().timestamp_millis();
+    /// Registers the origin of a read of `groups` over `[lo, hi)` ms: the query that reads
+    /// every event of the range, plus how it was actually read when that was a sample.
+    fn insights_origin(
+        &self,
+        run: &mut Run<'_>,
+        groups: &[String],
+        (lo, hi): (i64, i64),
+        how: Option<String>,
+    ) -> OriginId {
         let text = insights_query_text(&self.options.filter, self.row_cap());
+        let mut locator =
+            insights_reproduction(&self.region, groups, secs_floor(lo), secs_ceil(hi), &text);
+        if let Some(how) = how {
+            let _ = write!(locator, "\nread as: {how}");
+        }
+        run.sink.register_origin(Origin {
+            source: SOURCE_NAME.into(),
+            kind: RecordKind::Logs,
+            locator: Locator::Query {
+                service: INSIGHTS_SERVICE.into(),
+                text: locator,
+            },
+        })
+    }
+
+    /// Records a failed part; `Err` only when the sink is gone (collecting must stop).
+    fn part_failed(
+        run: &mut Run<'_>,
+        groups: &[String],
+        what: &str,
+        kept: u64,
+        err: QueryError,
+    ) -> Result<(), SourceError> {
+        let e = match err {
+            QueryError::Other(SourceError::SinkClosed) => return Err(SourceError::SinkClosed),
+            QueryError::Other(e) | QueryError::MissingGroup(e) => e,
+        };
+        let mut msg = format!("{what}: {e}");
+        if kept > 0 {
+            let _ = write!(msg, " ({kept} records read before were kept)");
+        }
+        run.error(format!("{SOURCE_NAME}:{}", groups_label(groups)), kept, msg);
+        Ok(())
+    }
+
+    /// Sizes both windows of one chunk of log groups with two `stats count(*) by @log, bin()`
+    /// queries: the events per log group name and slice of each window.
+    async fn size_chunk(
+        &self,
+        run: &mut Run<'_>,
+        groups: &[String],
+        plan: &WindowPlan,
+    ) -> Result<[BTreeMap<String, Vec<Slice>>; 2], QueryError> {
+        let single = (groups.len() == 1).then(|| log_group_name(&groups[0]));
+        let mut out: [BTreeMap<String, Vec<Slice>>; 2] = Default::default();
+        for (i, (range, bin)) in [
+            (plan.incident, plan.incident_slice),
+            (plan.baseline, plan.baseline_slice),
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            if range.0 >= range.1 {
+                continue;
+            }
+            let text = sizing_query_text(&self.options.filter, bin);
+            let rows = self
+                .run_query(
+                    run.q,
+                    groups,
+                    server_count_range(range),
+                    &text,
+                    INSIGHTS_ROW_CAP,
+                )
+                .await?;
+            run.queries += 1;
+            let parsed: Vec<_> = rows
+                .iter()
+                .map(|r| parse_sizing_row(result_fields(r)))
+                .collect();
+            if !parsed.is_empty() && parsed.iter().all(Option::is_none) {
+                return Err(QueryError::Other(SourceError::Unavailable(
+                    "the service answered the sizing query (`stats count(*) by @log, bin()`) with rows that are not counts".into(),
+                )));
+            }
+            out[i] = sizing_slices(parsed, range, bin * 1000, single);
+        }
+        Ok(out)
+    }
+
+    /// Counts one log group's incident window on the server with `pattern`, one query per
+    /// slice, and emits each pattern of each slice as one event (its first sample) standing
+    /// for the events the server matched, at the slice's start. `Ok(false)` when the service
+    /// answered with rows that are not patterns (it does not run `pattern`).
+    async fn incident_patterns(
+        &self,
+        run: &mut Run<'_>,
+        group: &str,
+        slices: &[Slice],
+    ) -> Result<bool, QueryError> {
+        let text = pattern_query_text(&self.options.filter);
+        let groups = [group.to_string()];
+        let (lo, hi) = run_window(run.q, Phase::Incident);
+        let origin = run.sink.register_origin(Origin {
+            source: SOURCE_NAME.into(),
+            kind: RecordKind::Logs,
+            locator: Locator::Query {
+                service: INSIGHTS_SERVICE.into(),
+                text: insights_reproduction(
+                    &self.region,
+                    &groups,
+                    secs_floor(lo),
+                    (secs_ceil(hi) - 1).max(secs_floor(lo)),
+                    &text,
+                ),
+            },
+        });
+        let name = run.intern_group(log_group_name(group));
+        for slice in slices {
+            let rows = self
+                .run_query(
+                    run.q,
+                    &groups,
+                    server_count_range((slice.lo_ms, slice.hi_ms)),
+                    &text,
+                    INSIGHTS_ROW_CAP,
+                )
+                .await?;
+            run.queries += 1;
+            let mut parsed = Vec::with_capacity(rows.len());
+            for row in &rows {
+                match parse_pattern_row(result_fields(row)) {
+                    Some(p) => parsed.push(p),
+                    None => return Ok(false),
+                }
+            }
+            let ts = crate::time::from_millis(slice.lo_ms).unwrap_or(run.q.window.start);
+            for p in parsed.into_iter().filter(|p| p.count > 0) {
+                let message = p.samples.into_iter().next().unwrap_or(p.pattern);
+                let ev = LogEvent {
+                    ts,
+                    group: name.clone(),
+                    stream: None,
+                    message,
+                };
+                run.sink.accept(origin, weighted(ev, p.count as f64))?;
+                run.incident.by_pattern += p.count;
+                run.incident.patterns += 1;
+            }
+        }
+        Ok(true)
+    }
+
+    /// The Insights mode, incident first (see the module documentation).
+    async fn collect_insights(&self, run: &mut Run<'_>) -> Result<(), SourceError> {
+        let plan = WindowPlan::new(run.q);
+        let budget = self.options.max_events as u64;
+        let incident_cap = incident_share(budget);
+
+        // 1. Size both windows, chunk by chunk.
+        let mut chunks: Vec<Chunk> = Vec::new();
         for chunk in chunk_log_groups(&self.options.log_groups) {
             let mut groups = chunk.to_vec();
             loop {
@@ -954,31 +1578,14 @@ impl CloudWatchLogsSource {
                     );
                     break;
                 }
-                if run.emitted >= self.options.max_events as u64 {
-                    run.capped = true;
-                    break;
-                }
-                let origin = run.sink.register_origin(Origin {
-                    source: SOURCE_NAME.into(),
-                    kind: RecordKind::Logs,
-                    locator: Locator::Query {
-                        service: INSIGHTS_SERVICE.into(),
-                        text: insights_reproduction(
-                            &self.region,
-                            &groups,
-                            secs_floor(lo),
-                            secs_ceil(hi),
-                            &text,
-                        ),
-                    },
-                });
-                let before = run.emitted;
-                match self
-                    .insights_chunk(run, &groups, origin, &text, (lo, hi))
-                    .await
-                {
-                    Ok(()) => {
-                        run.any_ok = true;
+                match self.size_chunk(run, &groups, &plan).await {
+                    Ok([incident, baseline]) => {
+                        chunks.push(Chunk {
+                            groups,
+                            incident,
+                            baseline,
+                            not_sized: None,
+                        });
                         break;
                     }
                     Err(QueryError::MissingGroup(e)) => {
@@ -986,146 +1593,552 @@ impl CloudWatchLogsSource {
                             break;
                         }
                     }
-                    Err(QueryError::Other(SourceError::SinkClosed)) => {
-                        return Err(SourceError::SinkClosed);
-                    }
                     Err(QueryError::Other(e)) => {
-                        let kept = run.emitted - before;
-                        let mut msg = e.to_string();
-                        if kept > 0 {
-                            let _ = write!(msg, " ({kept} records read before were kept)");
+                        if run.q.should_stop() {
+                            run.error(
+                                format!("{SOURCE_NAME}:{}", groups_label(&groups)),
+                                0,
+                                e.to_string(),
+                            );
+                        } else {
+                            // Read anyway, incident first, without sampling.
+                            chunks.push(Chunk {
+                                groups,
+                                incident: BTreeMap::new(),
+                                baseline: BTreeMap::new(),
+                                not_sized: Some(e.to_string()),
+                            });
                         }
-                        run.error(
-                            format!("{SOURCE_NAME}:{}", groups_label(&groups)),
-                            kept,
-                            msg,
-                        );
                         break;
                     }
                 }
             }
         }
+        if chunks.is_empty() {
+            return Ok(());
+        }
+        run.any_ok = true;
+
+        // 2. The incident window: whole for the log groups that fit in the incident's share
+        //    (smallest first), counted by the server with `pattern` for the others.
+        let mut sizes: Vec<(u64, usize, usize)> = Vec::new();
+        for (ci, c) in chunks.iter().enumerate() {
+            for (gi, g) in c.groups.iter().enumerate() {
+                if c.not_sized.is_none() {
+                    sizes.push((c.incident_events(g), ci, gi));
+                }
+            }
+        }
+        sizes.sort();
+        let mut used = 0u64;
+        let mut by_pattern: Vec<(usize, usize)> = Vec::new();
+        let mut whole: Vec<Vec<String>> = vec![Vec::new(); chunks.len()];
+        for &(n, ci, gi) in &sizes {
+            if used + n <= incident_cap {
+                used += n;
+                whole[ci].push(chunks[ci].groups[gi].clone());
+            } else {
+                by_pattern.push((ci, gi));
+            }
+        }
+        for (ci, c) in chunks.iter().enumerate() {
+            // Keep the configured order in the queries.
+            whole[ci].sort_by_key(|g| c.groups.iter().position(|x| x == g));
+            if c.not_sized.is_some() {
+                whole[ci] = c.groups.clone();
+            }
+        }
+        for (ci, groups) in whole.iter().enumerate() {
+            if groups.is_empty() {
+                continue;
+            }
+            let cap = chunks[ci]
+                .not_sized
+                .as_ref()
+                .map(|_| incident_cap.saturating_sub(run.incident.read));
+            let origin = self.insights_origin(run, groups, plan.incident, None);
+            let before = run.incident.read;
+            if let Err(e) = self
+                .insights_range(
+                    run,
+                    groups,
+                    origin,
+                    plan.incident,
+                    cap,
+                    1.0,
+                    Phase::Incident,
+                )
+                .await
+            {
+                let kept = run.incident.read - before;
+                Self::part_failed(run, groups, "incident window", kept, e)?;
+            }
+            run.incident.total += run.incident.read - before;
+            if let Some(why) = &chunks[ci].not_sized {
+                run.incident.not_sized = Some(format!(
+                    "the window could not be sized ({why}): read from its start, not sampled"
+                ));
+            }
+        }
+        for &(ci, gi) in &by_pattern {
+            let group = chunks[ci].groups[gi].clone();
+            let slices = chunks[ci].incident_slices(&group);
+            let name = log_group_name(&group).to_string();
+            run.incident.pattern_groups.push(name);
+            match self.incident_patterns(run, &group, &slices).await {
+                Ok(true) => {}
+                Ok(false) => {
+                    // No `pattern` on this service: an even sample of the window instead.
+                    run.incident.pattern_groups.pop();
+                    let left = incident_cap.saturating_sub(run.incident.read);
+                    self.read_sampled(run, &[vec![group]], &[slices], left, Phase::Incident, &plan)
+                        .await?;
+                    run.note(
+                        "the service did not run `pattern`: the incident window was sampled instead".into(),
+                    );
+                }
+                Err(e) => {
+                    Self::part_failed(run, &[group], "incident patterns", 0, e)?;
+                }
+            }
+        }
+
+        // 3. The baseline gets what is left, sampled evenly over its slices.
+        let left = budget.saturating_sub(run.emitted);
+        let sized: Vec<usize> = (0..chunks.len())
+            .filter(|&i| chunks[i].not_sized.is_none())
+            .collect();
+        let groups: Vec<Vec<String>> = sized.iter().map(|&i| chunks[i].groups.clone()).collect();
+        let slices: Vec<Vec<Slice>> = sized.iter().map(|&i| chunks[i].baseline_cells()).collect();
+        let not_sized: Vec<usize> = (0..chunks.len())
+            .filter(|&i| chunks[i].not_sized.is_some())
+            .collect();
+        let share = if not_sized.is_empty() {
+            left
+        } else {
+            left / (1 + not_sized.len() as u64)
+        };
+        self.read_sampled(run, &groups, &slices, share, Phase::Baseline, &plan)
+            .await?;
+        for (k, &ci) in not_sized.iter().enumerate() {
+            let left = budget.saturating_sub(run.emitted);
+            let cap = left / (not_sized.len() - k) as u64;
+            let groups = chunks[ci].groups.clone();
+            let origin = self.insights_origin(run, &groups, plan.baseline, None);
+            let before = run.baseline.read;
+            if let Err(e) = self
+                .insights_range(
+                    run,
+                    &groups,
+                    origin,
+                    plan.baseline,
+                    Some(cap),
+                    1.0,
+                    Phase::Baseline,
+                )
+                .await
+            {
+                let kept = run.baseline.read - before;
+                Self::part_failed(run, &groups, "baseline window", kept, e)?;
+            }
+            run.baseline.total += run.baseline.read - before;
+            if let Some(why) = &chunks[ci].not_sized {
+                run.baseline.not_sized = Some(format!(
+                    "the window could not be sized ({why}): read from its start up to its share of max_events, not sampled"
+                ));
+            }
+        }
         Ok(())
     }
 
-    async fn collect_filter(&self, run: &mut Run<'_>) -> Result<(), SourceError> {
-        let lo = run.q.window.collect_start().timestamp_millis();
-        let hi = run.q.window.collect_end().timestamp_millis();
-        let max = self.options.max_events as u64;
-        let pattern = self.options.filter_pattern.trim();
-        'groups: for group in &self.options.log_groups {
-            let name = format!("{SOURCE_NAME}:{group}");
-            if run.q.should_stop() {
-                run.error(name, 0, "not read: the source deadline passed".into());
+    /// Reads the cells (chunk of log groups × slice) of one window with `budget` events:
+    /// cells with fewer events than an even share are read whole, the others up to their
+    /// share, each event read standing for `events / read` events of its cell.
+    async fn read_sampled(
+        &self,
+        run: &mut Run<'_>,
+        groups: &[Vec<String>],
+        cells: &[Vec<Slice>],
+        budget: u64,
+        phase: Phase,
+        plan: &WindowPlan,
+    ) -> Result<(), SourceError> {
+        let flat: Vec<(usize, Slice)> = cells
+            .iter()
+            .enumerate()
+            .flat_map(|(i, s)| s.iter().map(move |c| (i, *c)))
+            .collect();
+        let sizes: Vec<u64> = flat.iter().map(|(_, c)| c.events).collect();
+        let caps = share_budget(&sizes, budget);
+        let sampled = caps.iter().zip(&sizes).any(|(c, n)| c < n);
+        let range = match phase {
+            Phase::Incident => plan.incident,
+            _ => plan.baseline,
+        };
+        let slice_secs = match phase {
+            Phase::Incident => plan.incident_slice,
+            _ => plan.baseline_slice,
+        };
+        let how = sampled.then(|| {
+            format!(
+                "an even sample: at most {} events in each slice of {} (sorted by time), each standing for the events of its slice",
+                thousands(caps.iter().copied().max().unwrap_or(0)),
+                span_label(slice_secs)
+            )
+        });
+        let mut origins: Vec<Option<OriginId>> = vec![None; groups.len()];
+        for ((ci, cell), cap) in flat.into_iter().zip(caps) {
+            if cell.events == 0 {
                 continue;
             }
-            if run.emitted >= max {
-                run.capped = true;
-                break;
+            let origin = match origins[ci] {
+                Some(o) => o,
+                None => {
+                    let o = self.insights_origin(run, &groups[ci], range, how.clone());
+                    origins[ci] = Some(o);
+                    o
+                }
+            };
+            if cap == 0 {
+                run.tally(phase).total += cell.events;
+                continue;
             }
-            // `endTime` is inclusive: the window's end is not.
-            let end_ms = hi - 1;
-            let origin = run.sink.register_origin(Origin {
-                source: SOURCE_NAME.into(),
-                kind: RecordKind::Logs,
-                locator: Locator::Query {
-                    service: FILTER_SERVICE.into(),
-                    text: filter_reproduction(&self.region, group, lo, end_ms, pattern),
-                },
-            });
-            let group_arc = run.intern_group(group);
-            let before = run.emitted;
-            let mut token: Option<String> = None;
-            loop {
-                let mut req = self
-                    .client
-                    .filter_log_events()
-                    .start_time(lo)
-                    .end_time(end_ms)
-                    .set_next_token(token.take());
-                req = if group.starts_with("arn:") {
-                    req.log_group_identifier(group)
-                } else {
-                    req.log_group_name(group)
-                };
-                if !pattern.is_empty() {
-                    req = req.filter_pattern(pattern);
-                }
-                let out = match tokio::time::timeout_at(deadline_at(run.q), req.send()).await {
-                    Err(_) => {
-                        let kept = run.emitted - before;
-                        run.error(
-                            name,
-                            kept,
-                            format!(
-                                "FilterLogEvents did not finish before the source deadline; {kept} records read before were kept"
-                            ),
-                        );
-                        continue 'groups;
-                    }
-                    Ok(Err(e)) => {
-                        let kept = run.emitted - before;
-                        let not_found = e
-                            .as_service_error()
-                            .is_some_and(|s| s.is_resource_not_found_exception());
-                        let msg = if not_found {
-                            format!(
-                                "log group {group} does not exist in {} (ResourceNotFoundException); the other log groups were read",
-                                self.region
-                            )
-                        } else {
-                            sdk_error("FilterLogEvents", &e).to_string()
-                        };
-                        run.error(name, kept, msg);
-                        continue 'groups;
-                    }
-                    Ok(Ok(out)) => out,
-                };
-                run.queries += 1;
-                for ev in out.events() {
-                    let Some(ts) = ev.timestamp().and_then(crate::time::from_millis) else {
-                        continue;
-                    };
-                    let ms = ts.timestamp_millis();
-                    if ms < lo || ms >= hi {
-                        continue;
-                    }
-                    if run.emitted >= max {
-                        run.capped = true;
-                        run.any_ok = true;
-                        break 'groups;
-                    }
-                    let stream = ev.log_stream_name().map(|s| run.intern_stream(s));
-                    let rec = LogEvent {
-                        ts,
-                        group: group_arc.clone(),
-                        stream,
-                        message: ev.message().unwrap_or("").to_string(),
-                    };
-                    run.sink.accept(origin, Record::Log(rec))?;
-                    run.emitted += 1;
-                }
-                match out.next_token() {
-                    Some(t) if !t.is_empty() => {
-                        if run.q.should_stop() {
-                            let kept = run.emitted - before;
-                            run.error(
-                                name,
-                                kept,
-                                format!(
-                                    "stopped at the source deadline; {kept} records read before were kept"
-                                ),
-                            );
-                            continue 'groups;
-                        }
-                        token = Some(t.to_string());
-                    }
-                    _ => break,
+            let weight = cell.events as f64 / cap.min(cell.events) as f64;
+            let before = run.tally(phase).read;
+            if let Err(e) = self
+                .insights_range(
+                    run,
+                    &groups[ci],
+                    origin,
+                    // A sample starts on the cell's first whole second: the rows of a partial
+                    // second before the cell, which the query's whole seconds would return
+                    // first, cannot take the sample's place.
+                    if cap < cell.events {
+                        (secs_ceil(cell.lo_ms) * 1000, cell.hi_ms)
+                    } else {
+                        (cell.lo_ms, cell.hi_ms)
+                    },
+                    (cap < cell.events).then_some(cap),
+                    weight,
+                    phase,
+                )
+                .await
+            {
+                let kept = run.tally(phase).read - before;
+                let what = format!(
+                    "{} slice {}",
+                    phase_name(phase),
+                    crate::time::rfc3339(crate::time::from_millis(cell.lo_ms).unwrap_or_default())
+                );
+                Self::part_failed(run, &groups[ci], &what, kept, e)?;
+                if run.q.should_stop() {
+                    break;
                 }
             }
-            run.any_ok = true;
+            // A cell read whole counts what it held (the sizing query's whole seconds may
+            // have counted an event just outside the window); a sampled one what was counted.
+            let got = run.tally(phase).read - before;
+            run.tally(phase).total += if cap >= cell.events { got } else { cell.events };
+        }
+        if sampled {
+            let t = run.tally(phase);
+            t.slices = cells.iter().map(Vec::len).max().unwrap_or(0) as u64;
+            t.slice_secs = slice_secs;
         }
         Ok(())
+    }
+
+    /// The FilterLogEvents mode, incident first (see the module documentation).
+    async fn collect_filter(&self, run: &mut Run<'_>) -> Result<(), SourceError> {
+        let plan = WindowPlan::new(run.q);
+        let budget = self.options.max_events as u64;
+        let mut failed: Vec<String> = Vec::new();
+        for phase in [Phase::Incident, Phase::Baseline] {
+            let range = plan.range(phase);
+            if range.0 >= range.1 {
+                continue;
+            }
+            let window_budget = match phase {
+                Phase::Incident => incident_share(budget),
+                _ => budget.saturating_sub(run.emitted),
+            };
+            let live: Vec<String> = self
+                .options
+                .log_groups
+                .iter()
+                .filter(|g| !failed.contains(g))
+                .cloned()
+                .collect();
+            let mut spent = 0u64;
+            for (i, group) in live.iter().enumerate() {
+                let name = format!("{SOURCE_NAME}:{group}");
+                if run.q.should_stop() {
+                    run.error(
+                        name,
+                        0,
+                        format!(
+                            "{} window not read: the source deadline passed",
+                            phase_name(phase)
+                        ),
+                    );
+                    continue;
+                }
+                // Groups read before leave what they did not need to the others.
+                let share = window_budget.saturating_sub(spent) / (live.len() - i) as u64;
+                let before = run.emitted;
+                match self.filter_window(run, group, range, share, phase).await {
+                    Ok(()) => run.any_ok = true,
+                    Err(FilterFail::SinkClosed) => return Err(SourceError::SinkClosed),
+                    Err(FilterFail::Failed(msg)) => {
+                        let kept = run.emitted - before;
+                        let mut msg = msg;
+                        if kept > 0 {
+                            let _ = write!(msg, "; {kept} records read before were kept");
+                        }
+                        run.error(name, kept, msg);
+                        failed.push(group.clone());
+                    }
+                }
+                spent += run.emitted - before;
+            }
+        }
+        Ok(())
+    }
+
+    /// Reads one window of one log group with `share` events: from its start up to half the
+    /// share; when that does not finish the window, the rest is cut into slices read with
+    /// even shares of what is left. A slice that is not finished stands for the events of its
+    /// whole time span, estimated from the time its pages covered (FilterLogEvents returns a
+    /// log group's events interleaved in time order and cannot count them).
+    async fn filter_window(
+        &self,
+        run: &mut Run<'_>,
+        group: &str,
+        (lo, hi): (i64, i64),
+        share: u64,
+        phase: Phase,
+    ) -> Result<(), FilterFail> {
+        let origin = run.sink.register_origin(Origin {
+            source: SOURCE_NAME.into(),
+            kind: RecordKind::Logs,
+            locator: Locator::Query {
+                service: FILTER_SERVICE.into(),
+                // `endTime` is inclusive: the window's end is not.
+                text: filter_reproduction(
+                    &self.region,
+                    group,
+                    lo,
+                    hi - 1,
+                    self.options.filter_pattern.trim(),
+                ),
+            },
+        });
+        let first = (share / 2).max(share.min(1));
+        let head = self
+            .filter_pages(run, group, origin, (lo, hi), first, None, phase)
+            .await?;
+        if head.complete {
+            run.tally(phase).total += head.read;
+            return Ok(());
+        }
+        let slices = match phase {
+            Phase::Incident => INCIDENT_SLICES,
+            _ => BASELINE_SLICES,
+        };
+        let rest_lo = head.last_ms + 1;
+        let span = hi - rest_lo;
+        if span <= 0 {
+            run.tally(phase).total += head.read;
+            return Ok(());
+        }
+        let width = (span + slices - 1) / slices;
+        let mut left = share.saturating_sub(head.read);
+        let mut estimate = head.read as f64;
+        let mut unread = 0u64;
+        let mut k = 0i64;
+        let mut start = rest_lo;
+        while start < hi {
+            let end = (start + width).min(hi);
+            let cap = left.div_ceil((slices - k).max(1) as u64);
+            k += 1;
+            if cap == 0 {
+                unread += 1;
+                start = end;
+                continue;
+            }
+            let mut buffer = Vec::new();
+            let got = match self
+                .filter_pages(
+                    run,
+                    group,
+                    origin,
+                    (start, end),
+                    cap,
+                    Some(&mut buffer),
+                    phase,
+                )
+                .await
+            {
+                Ok(got) => got,
+                Err(e) => {
+                    // What was read of the slice is kept, counted once each.
+                    for ev in buffer {
+                        run.sink
+                            .accept(origin, Record::Log(ev))
+                            .map_err(|_| FilterFail::SinkClosed)?;
+                        run.tally(phase).read += 1;
+                    }
+                    return Err(e);
+                }
+            };
+            let weight = if got.complete || got.read == 0 {
+                1.0
+            } else {
+                let covered = (got.last_ms - start + 1).max(1) as f64;
+                ((end - start) as f64 / covered).max(1.0)
+            };
+            estimate += got.read as f64 * weight;
+            left = left.saturating_sub(got.read);
+            for ev in buffer {
+                run.sink
+                    .accept(origin, weighted(ev, weight))
+                    .map_err(|_| FilterFail::SinkClosed)?;
+                run.tally(phase).read += 1;
+            }
+            start = end;
+        }
+        let t = run.tally(phase);
+        t.total += estimate.round() as u64;
+        t.head += head.read;
+        t.estimated = true;
+        t.slices = t.slices.max(slices as u64);
+        t.slice_secs = (width / 1000).max(1);
+        if unread > 0 {
+            run.note(format!(
+                "{group}: {unread} slices of the {} window were not read (max_events spent)",
+                phase_name(phase)
+            ));
+        }
+        Ok(())
+    }
+
+    /// Reads `FilterLogEvents` pages of `[lo, hi)` ms up to `cap` events: into `buffer` when
+    /// given (a slice whose weight is known only at its end), else straight into the sink.
+    #[allow(clippy::too_many_arguments)]
+    async fn filter_pages(
+        &self,
+        run: &mut Run<'_>,
+        group: &str,
+        origin: OriginId,
+        (lo, hi): (i64, i64),
+        cap: u64,
+        mut buffer: Option<&mut Vec<LogEvent>>,
+        phase: Phase,
+    ) -> Result<PagesRead, FilterFail> {
+        let max = self.options.max_events as u64;
+        let pattern = self.options.filter_pattern.trim();
+        let group_arc = run.intern_group(log_group_name(group));
+        let mut token: Option<String> = None;
+        let mut got = PagesRead {
+            read: 0,
+            complete: false,
+            last_ms: lo - 1,
+        };
+        loop {
+            let want = cap.saturating_sub(got.read).min(FILTER_PAGE_CAP);
+            if want == 0 {
+                return Ok(got);
+            }
+            // `interleaved` is ignored by the service, which always interleaves the streams'
+            // events in time order; emulators still need it to do the same.
+            #[allow(deprecated)]
+            let mut req = self
+                .client
+                .filter_log_events()
+                .start_time(lo)
+                .end_time(hi - 1)
+                .limit(want as i32)
+                .interleaved(true)
+                .set_next_token(token.take());
+            req = if group.starts_with("arn:") {
+                req.log_group_identifier(group)
+            } else {
+                req.log_group_name(group)
+            };
+            if !pattern.is_empty() {
+                req = req.filter_pattern(pattern);
+            }
+            let out = match tokio::time::timeout_at(deadline_at(run.q), req.send()).await {
+                Err(_) => {
+                    return Err(FilterFail::Failed(
+                        "FilterLogEvents did not finish before the source deadline".into(),
+                    ));
+                }
+                Ok(Err(e)) => {
+                    let not_found = e
+                        .as_service_error()
+                        .is_some_and(|s| s.is_resource_not_found_exception());
+                    return Err(FilterFail::Failed(if not_found {
+                        format!(
+                            "log group {group} does not exist in {} (ResourceNotFoundException); the other log groups were read",
+                            self.region
+                        )
+                    } else {
+                        sdk_error("FilterLogEvents", &e).to_string()
+                    }));
+                }
+                Ok(Ok(out)) => out,
+            };
+            run.queries += 1;
+            for ev in out.events() {
+                let Some(ts) = ev.timestamp().and_then(crate::time::from_millis) else {
+                    continue;
+                };
+                let ms = ts.timestamp_millis();
+                if ms < lo || ms >= hi {
+                    continue;
+                }
+                if got.read >= cap {
+                    return Ok(got);
+                }
+                if run.emitted >= max {
+                    run.capped = true;
+                    return Ok(got);
+                }
+                let stream = ev.log_stream_name().map(|s| run.intern_stream(s));
+                let rec = LogEvent {
+                    ts,
+                    group: group_arc.clone(),
+                    stream,
+                    message: ev.message().unwrap_or("").to_string(),
+                };
+                match buffer.as_deref_mut() {
+                    Some(b) => b.push(rec),
+                    None => {
+                        run.sink
+                            .accept(origin, Record::Log(rec))
+                            .map_err(|_| FilterFail::SinkClosed)?;
+                        run.tally(phase).read += 1;
+                    }
+                }
+                // Counted when read: a buffered slice is emitted by the caller.
+                run.emitted += 1;
+                got.read += 1;
+                got.last_ms = got.last_ms.max(ms);
+            }
+            match out.next_token() {
+                Some(t) if !t.is_empty() => {
+                    if run.q.should_stop() {
+                        return Err(FilterFail::Failed("stopped at the source deadline".into()));
+                    }
+                    token = Some(t.to_string());
+                }
+                _ => {
+                    got.complete = true;
+                    return Ok(got);
+                }
+            }
+        }
     }
 
     /// Pattern mode through the sink: each pattern becomes one [`Record::LogPattern`] carrying
@@ -1191,18 +2204,7 @@ impl CloudWatchLogsSource {
             ),
         ];
         let mut sink = crate::telemetry::VecSink::default();
-        let mut run = Run {
-            q,
-            sink: &mut sink,
-            emitted: 0,
-            queries: 0,
-            notes: Vec::new(),
-            statuses: Vec::new(),
-            capped: false,
-            any_ok: false,
-            groups: HashMap::new(),
-            streams: HashMap::new(),
-        };
+        let mut run = Run::new(q, &mut sink);
         let mut incident = Vec::new();
         let mut baseline = Vec::new();
         let mut queries = Vec::new();
@@ -1225,7 +2227,10 @@ impl CloudWatchLogsSource {
                         e.max(s),
                         &text,
                     ));
-                    match self.run_query(q, &groups, s, e.max(s), &text).await {
+                    match self
+                        .run_query(q, &groups, (s, e.max(s)), &text, self.row_cap())
+                        .await
+                    {
                         Ok(rows) => {
                             run.queries += 1;
                             let mut parsed = Vec::new();
@@ -1317,18 +2322,20 @@ impl TelemetrySource for CloudWatchLogsSource {
         if self.options.mode == LogsMode::Pattern {
             return self.collect_pattern_records(q, sink).await;
         }
-        let mut run = Run {
-            q,
-            sink,
-            emitted: 0,
-            queries: 0,
-            notes: Vec::new(),
-            statuses: Vec::new(),
-            capped: false,
-            any_ok: false,
-            groups: HashMap::new(),
-            streams: HashMap::new(),
+        let mut run = Run::new(q, sink);
+        // Each mode applies one filter syntax; the config refuses the other, an embedder hears it.
+        let (ignored, key) = match self.options.mode {
+            LogsMode::FilterLogEvents => (self.options.filter.trim(), "filter (Logs Insights)"),
+            _ => (
+                self.options.filter_pattern.trim(),
+                "filter_pattern (FilterLogEvents)",
+            ),
         };
+        if !ignored.is_empty() {
+            run.note(format!(
+                "{key} `{ignored}` does not apply in this mode and was not used"
+            ));
+        }
         match self.options.mode {
             LogsMode::FilterLogEvents => self.collect_filter(&mut run).await?,
             _ => self.collect_insights(&mut run).await?,
@@ -1342,6 +2349,14 @@ impl TelemetrySource for CloudWatchLogsSource {
         }
         let mut statuses = Vec::new();
         if run.any_ok || run.emitted > 0 {
+            // How much of each window was read, whenever that was not simply all of it.
+            if [&run.incident, &run.baseline].iter().any(|t| t.partial()) {
+                let summary = [
+                    run.incident.describe("incident"),
+                    run.baseline.describe("baseline"),
+                ];
+                run.notes.splice(0..0, summary);
+            }
             let ok_records = run.emitted - run.statuses.iter().map(|s| s.records).sum::<u64>();
             statuses.push(SourceStatus::ok(
                 SOURCE_NAME,
@@ -1356,39 +2371,47 @@ impl TelemetrySource for CloudWatchLogsSource {
     }
 
     fn reproduce(&self, q: &SourceQuery) -> Vec<Reproduction> {
-        let lo = q.window.collect_start().timestamp_millis();
-        let hi = q.window.collect_end().timestamp_millis();
+        // What `collect` reads: the incident window, then the baseline (which may be read
+        // as a sample of these queries, as the origins say).
+        let plan = WindowPlan::new(q);
+        let windows: Vec<(i64, i64)> = [plan.incident, plan.baseline]
+            .into_iter()
+            .filter(|(lo, hi)| lo < hi)
+            .collect();
         match self.options.mode {
-            LogsMode::FilterLogEvents => self
-                .options
-                .log_groups
+            LogsMode::FilterLogEvents => windows
                 .iter()
-                .map(|g| Reproduction {
-                    kind: RecordKind::Logs,
-                    text: filter_reproduction(
-                        &self.region,
-                        g,
-                        lo,
-                        hi - 1,
-                        &self.options.filter_pattern,
-                    ),
+                .flat_map(|&(lo, hi)| {
+                    self.options.log_groups.iter().map(move |g| Reproduction {
+                        kind: RecordKind::Logs,
+                        text: filter_reproduction(
+                            &self.region,
+                            g,
+                            lo,
+                            hi - 1,
+                            self.options.filter_pattern.trim(),
+                        ),
+                    })
                 })
                 .collect(),
             LogsMode::Insights => {
                 let text = insights_query_text(&self.options.filter, self.row_cap());
-                chunk_log_groups(&self.options.log_groups)
-                    .into_iter()
-                    .map(|groups| Reproduction {
-                        kind: RecordKind::Logs,
-                        text: insights_reproduction(
-                            &self.region,
-                            groups,
-                            secs_floor(lo),
-                            secs_ceil(hi),
-                            &text,
-                        ),
-                    })
-                    .collect()
+                let mut out = Vec::new();
+                for &(lo, hi) in &windows {
+                    for groups in chunk_log_groups(&self.options.log_groups) {
+                        out.push(Reproduction {
+                            kind: RecordKind::Logs,
+                            text: insights_reproduction(
+                                &self.region,
+                                groups,
+                                secs_floor(lo),
+                                secs_ceil(hi),
+                                &text,
+                            ),
+                        });
+                    }
+                }
+                out
             }
             LogsMode::Pattern => {
                 let text = pattern_query_text(&self.options.filter);
@@ -1690,6 +2713,166 @@ mod tests {
             (d.max_events, d.row_cap, d.mode),
             (200_000, 10_000, LogsMode::Insights)
         );
+    }
+
+    #[test]
+    fn console_arns_lose_their_trailing_star_once() {
+        let arn = "arn:aws:logs:us-east-1:123456789012:log-group:/ecs/app";
+        assert_eq!(normalize_log_group(&format!("{arn}:*")), arn);
+        assert_eq!(normalize_log_group(&format!(" {arn} ")), arn);
+        assert_eq!(normalize_log_group("/ecs/app"), "/ecs/app");
+        // A name may not end with `:*` anyway; only ARNs are touched.
+        assert_eq!(normalize_log_group("/odd:*"), "/odd:*");
+        assert_eq!(log_group_name(arn), "/ecs/app");
+        assert_eq!(log_group_name(&format!("{arn}:*")), "/ecs/app");
+        assert_eq!(log_group_name("/ecs/app"), "/ecs/app");
+        let cfg = aws_config::SdkConfig::builder()
+            .behavior_version(aws_config::BehaviorVersion::latest())
+            .build();
+        let src = CloudWatchLogsSource::new(
+            &cfg,
+            CloudWatchLogsOptions {
+                log_groups: vec![format!("{arn}:*"), " ".into(), "/a".into()],
+                ..Default::default()
+            },
+        );
+        assert_eq!(src.options().log_groups, [arn, "/a"]);
+    }
+
+    #[test]
+    fn sizing_queries_and_their_rows() {
+        assert_eq!(
+            sizing_query_text("", 300),
+            "stats count(*) as events by @log, bin(300s)"
+        );
+        assert_eq!(
+            sizing_query_text("filter @message like /ERROR/", 60),
+            "filter @message like /ERROR/ | stats count(*) as events by @log, bin(60s)"
+        );
+        // 1 h in 12 slices: 5 min; 30 min in 6: 5 min; short windows: at least a minute.
+        assert_eq!(slice_secs(3_600_000, 12), 300);
+        assert_eq!(slice_secs(1_800_000, 6), 300);
+        assert_eq!(slice_secs(1_000, 12), 60);
+        assert_eq!(slice_secs(3_600_001, 12), 360);
+        let row = [
+            ("@log", "123456789012:/ecs/app"),
+            ("bin(300s)", "2024-08-16 11:15:00.000"),
+            ("events", "1204"),
+        ];
+        assert_eq!(
+            parse_sizing_row(row.iter().copied()),
+            Some((Some("/ecs/app"), 1_723_806_900_000, 1204))
+        );
+        let no_log = [("bin(300s)", "2024-08-16 11:15:00.000"), ("events", "7.0")];
+        assert_eq!(
+            parse_sizing_row(no_log.iter().copied()),
+            Some((None, 1_723_806_900_000, 7))
+        );
+        assert_eq!(parse_sizing_row([("@message", "raw row")]), None);
+        // Bins clipped to the window, per group; rows without @log go to the single group.
+        let lo = 1_723_806_900_000 + 120_000;
+        let slices = sizing_slices(
+            [
+                Some((Some("/a"), 1_723_806_900_000, 5)),
+                Some((Some("/a"), 1_723_807_200_000, 7)),
+                Some((None, 1_723_807_200_000, 3)),
+                None,
+            ],
+            (lo, lo + 400_000),
+            300_000,
+            Some("/b"),
+        );
+        assert_eq!(
+            slices["/a"],
+            [
+                Slice {
+                    lo_ms: lo,
+                    hi_ms: 1_723_807_200_000,
+                    events: 5
+                },
+                Slice {
+                    lo_ms: 1_723_807_200_000,
+                    hi_ms: lo + 400_000,
+                    events: 7
+                }
+            ]
+        );
+        assert_eq!(slices["/b"][0].events, 3);
+    }
+
+    #[test]
+    fn the_budget_goes_to_small_parts_whole_and_evenly_to_the_rest() {
+        assert_eq!(
+            share_budget(&[10, 2000, 30, 5000], 1000),
+            [10, 480, 30, 480]
+        );
+        assert_eq!(share_budget(&[10, 20], 1000), [10, 20]);
+        assert_eq!(share_budget(&[100, 100, 100], 10), [4, 3, 3]);
+        assert_eq!(share_budget(&[5, 5], 0), [0, 0]);
+        assert!(share_budget(&[], 5).is_empty());
+        let caps = share_budget(&[1700; 12], 900);
+        assert_eq!(caps.iter().sum::<u64>(), 900);
+        assert!(caps.iter().all(|&c| c == 75));
+        assert_eq!(incident_share(5_000), 4_000);
+    }
+
+    #[test]
+    fn the_status_says_how_much_of_each_window_was_read() {
+        let whole = Tally {
+            read: 4_100,
+            total: 4_100,
+            ..Default::default()
+        };
+        assert!(!whole.partial());
+        assert_eq!(
+            whole.describe("incident"),
+            "incident: 4,100 of 4,100 events read"
+        );
+        let sampled = Tally {
+            read: 900,
+            total: 14_000,
+            slices: 12,
+            slice_secs: 300,
+            ..Default::default()
+        };
+        assert!(sampled.partial());
+        assert_eq!(
+            sampled.describe("baseline"),
+            "baseline: 900 of 14,000 events read (sampled evenly over 12 slices of 5m: each event read stands for the events of its slice)"
+        );
+        let estimated = Tally {
+            estimated: true,
+            head: 450,
+            ..sampled.clone()
+        };
+        assert!(estimated.describe("baseline").starts_with(
+            "baseline: 900 of ~14,000 events read (the first 450 read whole, the rest sampled evenly over 12 slices"
+        ));
+        let counted = Tally {
+            read: 0,
+            total: 0,
+            by_pattern: 48_210,
+            patterns: 37,
+            pattern_groups: vec!["/ecs/orders".into()],
+            ..Default::default()
+        };
+        assert_eq!(
+            counted.describe("incident"),
+            "incident: 48,210 events of /ecs/orders counted by the server with `pattern` (37 patterns, more than the window's share of max_events)"
+        );
+        let both = Tally {
+            read: 4,
+            total: 4,
+            ..counted
+        };
+        assert_eq!(
+            both.describe("incident"),
+            "incident: 4 of 4 events read, and 48,210 more events of /ecs/orders counted by the server with `pattern` (37 patterns, more than the window's share of max_events)"
+        );
+        assert_eq!(thousands(1_234_567), "1,234,567");
+        assert_eq!(thousands(999), "999");
+        assert_eq!(span_label(3600), "1h");
+        assert_eq!(span_label(90), "90s");
     }
 
     #[test]

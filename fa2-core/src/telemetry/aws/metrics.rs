@@ -13,6 +13,12 @@
 //!   transition back to `OK` (or now), with the alarm's description, state reason and metric
 //!   (`DescribeAlarms`) so the metric can be added as evidence.
 //!
+//! - **Periods**: CloudWatch keeps 60-second points 15 days, 5-minute points 63 days and
+//!   1-hour points 455 days (sub-minute points 3 hours), and `GetMetricData` answers a finer
+//!   period than what is still kept with no points and no error. So each query's period is
+//!   raised to what the window's start age allows ([`retained_period`]), the range is aligned
+//!   to it, and the status says so.
+//!
 //! Every `GetMetricData` call is registered as an [`Origin`] whose locator is the equivalent
 //! `aws cloudwatch get-metric-data` command.
 
@@ -133,6 +139,8 @@ pub struct MetricsSource {
     client: Client,
     options: MetricsOptions,
     region: String,
+    /// The instant the window's age is measured from (`None`: the time of each call).
+    now: Option<DateTime<Utc>>,
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -168,6 +176,60 @@ pub fn metric_data_query(id: &str, spec: &MetricQuerySpec) -> MetricDataQuery {
                 .build(),
         )
         .build()
+}
+
+/// How long CloudWatch keeps metric data points of a period, longest-lived last
+/// (CloudWatch concepts, "Metrics retention"): `(period, days kept)`. Sub-minute
+/// (high-resolution) points are kept 3 hours.
+pub const RETENTION: [(i32, i64); 3] = [(60, 15), (300, 63), (3600, 455)];
+/// How long high-resolution (sub-minute) data points are kept, in hours.
+pub const HIGH_RESOLUTION_HOURS: i64 = 3;
+
+/// The period to ask for when the range starts `age` ago: `GetMetricData` returns no points
+/// (and no error) for a period finer than what CloudWatch still keeps at that age
+/// (`MetricStat.Period`: start time between 3 hours and 15 days ago, a multiple of 60 s;
+/// 15 to 63 days, of 300 s; beyond 63 days, of 3600 s). The requested period is kept when it
+/// fits, else raised to the next multiple of what is kept. `Err` says why nothing can be read
+/// (older than 455 days).
+pub fn retained_period(requested: i32, age: chrono::Duration) -> Result<i32, String> {
+    let requested = requested.max(1);
+    if age <= chrono::Duration::hours(HIGH_RESOLUTION_HOURS) {
+        return Ok(requested);
+    }
+    for (step, days) in RETENTION {
+        if age <= chrono::Duration::days(days) {
+            let multiple = (requested + step - 1) / step * step;
+            return Ok(multiple.max(step));
+        }
+    }
+    Err(format!(
+        "the window starts {} days ago and CloudWatch keeps metric data for {} days (15 months): there is nothing left to read",
+        age.num_days(),
+        RETENTION[RETENTION.len() - 1].1
+    ))
+}
+
+/// Why a period was raised, for the status: `period 60 s → 300 s: the window starts 20 days
+/// ago and CloudWatch keeps 60-second points for 15 days`.
+fn period_note(label: &str, requested: i32, used: i32, age: chrono::Duration) -> String {
+    let kept = if requested < 60 {
+        format!("{HIGH_RESOLUTION_HOURS} hours")
+    } else {
+        let days = RETENTION
+            .iter()
+            .rev()
+            .find(|(p, _)| *p <= requested)
+            .map_or(RETENTION[0].1, |(_, d)| *d);
+        format!("{days} days")
+    };
+    let ago = if age >= chrono::Duration::days(2) {
+        format!("{} days", age.num_days())
+    } else {
+        format!("{} hours", age.num_hours())
+    };
+    format!(
+        "{label}: period {requested} s → {used} s: the window starts {ago} ago and CloudWatch keeps {requested}-second points for {kept}"
+    )
 }
 
 /// Splits queries into `GetMetricData` calls of at most [`MAX_QUERIES_PER_CALL`].
@@ -275,6 +337,16 @@ struct Acc {
     seen: bool,
 }
 
+/// The queries of one `collect` at the periods still kept for the window's age.
+#[derive(Debug, Default)]
+struct Plan {
+    queries: Vec<(String, MetricQuerySpec)>,
+    /// Periods raised for the window's age.
+    notes: Vec<String>,
+    /// Queries older than any retention.
+    expired: Vec<SourceStatus>,
+}
+
 /// Bookkeeping of one `collect` call.
 struct Run<'s> {
     q: &'s SourceQuery,
@@ -304,7 +376,15 @@ impl MetricsSource {
             client: Client::new(config),
             options,
             region,
+            now: None,
         }
+    }
+
+    /// Measures the window's age (which decides the periods still kept) from `now` instead of
+    /// the time of the call: for replaying an analysis, and for tests.
+    pub fn reading_at(mut self, now: DateTime<Utc>) -> Self {
+        self.now = Some(now);
+        self
     }
 
     pub fn options(&self) -> &MetricsOptions {
@@ -316,28 +396,63 @@ impl MetricsSource {
         &self.region
     }
 
-    /// The valid queries with their ids (ids follow the configured order).
-    fn queries(&self) -> Vec<(String, MetricQuerySpec)> {
-        self.options
-            .queries
-            .iter()
-            .enumerate()
-            .filter(|(_, s)| s.problem().is_none())
-            .map(|(i, s)| (query_id(i), s.clone()))
-            .collect()
+    /// The valid queries with their ids (ids follow the configured order) and the period
+    /// each can still be read at, for a range starting at `start` (see [`retained_period`]);
+    /// with the notes about raised periods and the queries nothing can be read for.
+    fn plan(&self, start: DateTime<Utc>, now: DateTime<Utc>) -> Plan {
+        let age = now - start;
+        let mut plan = Plan::default();
+        for (i, spec) in self.options.queries.iter().enumerate() {
+            if spec.problem().is_some() {
+                continue;
+            }
+            match retained_period(spec.period_secs, age) {
+                Ok(period) => {
+                    if period != spec.period_secs {
+                        plan.notes
+                            .push(period_note(&spec.label(), spec.period_secs, period, age));
+                    }
+                    let mut spec = spec.clone();
+                    spec.period_secs = period;
+                    plan.queries.push((query_id(i), spec));
+                }
+                Err(why) => plan.expired.push(status(
+                    format!("{SOURCE_NAME}:{}", spec.label()),
+                    SourceState::Error,
+                    0,
+                    Some(why),
+                )),
+            }
+        }
+        plan
     }
 
-    /// The time range: whole minutes around the collect range (CloudWatch aligns periods to
-    /// minutes, and whole values keep the command text equal to the call).
-    fn range(q: &SourceQuery) -> (DateTime<Utc>, DateTime<Utc>) {
-        let lo = q.window.collect_start().timestamp().div_euclid(60) * 60;
+    /// The time range: the collect range widened to whole periods of the coarsest period
+    /// asked for (CloudWatch aligns an old range's start to 5-minute or 1-hour clock
+    /// intervals, and whole values keep the command text equal to the call).
+    fn range(q: &SourceQuery, align_secs: i64) -> (DateTime<Utc>, DateTime<Utc>) {
+        let step = align_secs.max(60);
+        let lo = q.window.collect_start().timestamp().div_euclid(step) * step;
         let hi = q.window.collect_end();
         let hi_secs = hi.timestamp() + i64::from(hi.timestamp_subsec_nanos() > 0);
-        let hi_secs = (hi_secs + 59).div_euclid(60) * 60;
+        let hi_secs = (hi_secs + step - 1).div_euclid(step) * step;
         (
             DateTime::<Utc>::from_timestamp(lo, 0).unwrap_or(q.window.collect_start()),
             DateTime::<Utc>::from_timestamp(hi_secs, 0).unwrap_or(hi),
         )
+    }
+
+    /// The plan and the time range of a query made now.
+    fn plan_for(&self, q: &SourceQuery) -> (Plan, (DateTime<Utc>, DateTime<Utc>)) {
+        let plan = self.plan(q.window.collect_start(), self.now.unwrap_or_else(Utc::now));
+        let align = plan
+            .queries
+            .iter()
+            .map(|(_, s)| i64::from(s.period_secs))
+            .filter(|p| p % 60 == 0)
+            .max()
+            .unwrap_or(60);
+        (plan, Self::range(q, align))
     }
 
     /// Runs one `GetMetricData` call (all its pages) and emits its series.
@@ -538,18 +653,26 @@ impl TelemetrySource for MetricsSource {
                 ));
             }
         }
-        let queries = self.queries();
+        let (plan, (start, end)) = self.plan_for(q);
+        let queries = plan.queries;
+        for n in plan.notes {
+            run.note(n);
+        }
+        run.problems.extend(plan.expired);
         if queries.is_empty() {
             let mut statuses = vec![status(
                 SOURCE_NAME.into(),
                 SourceState::Skipped,
                 0,
-                Some("no metric queries configured".into()),
+                Some(if run.problems.is_empty() {
+                    "no metric queries configured".into()
+                } else {
+                    "no metric query can be read".into()
+                }),
             )];
             statuses.append(&mut run.problems);
             return Ok(CollectSummary { statuses });
         }
-        let (start, end) = Self::range(q);
         for chunk in chunk_queries(&queries) {
             self.read_chunk(&mut run, chunk, start, end).await?;
         }
@@ -576,8 +699,8 @@ impl TelemetrySource for MetricsSource {
     }
 
     fn reproduce(&self, q: &SourceQuery) -> Vec<Reproduction> {
-        let (start, end) = Self::range(q);
-        let queries = self.queries();
+        let (plan, (start, end)) = self.plan_for(q);
+        let queries = plan.queries;
         chunk_queries(&queries)
             .into_iter()
             .map(|chunk| Reproduction {
@@ -873,6 +996,37 @@ mod tests {
 
     fn t(s: &str) -> DateTime<Utc> {
         crate::time::parse_timestamp(s).unwrap()
+    }
+
+    #[test]
+    fn the_period_follows_what_cloudwatch_still_keeps() {
+        use chrono::Duration as D;
+        let sec = D::seconds(1);
+        // Up to 3 hours: anything, high resolution included.
+        assert_eq!(retained_period(10, D::hours(3)), Ok(10));
+        assert_eq!(retained_period(60, D::hours(3)), Ok(60));
+        // From 3 hours to 15 days: whole minutes.
+        assert_eq!(retained_period(10, D::hours(3) + sec), Ok(60));
+        assert_eq!(retained_period(60, D::days(15)), Ok(60));
+        assert_eq!(retained_period(90, D::days(1)), Ok(120));
+        // From 15 to 63 days: multiples of 5 minutes.
+        assert_eq!(retained_period(60, D::days(15) + sec), Ok(300));
+        assert_eq!(retained_period(600, D::days(20)), Ok(600));
+        assert_eq!(retained_period(420, D::days(20)), Ok(600));
+        assert_eq!(retained_period(60, D::days(63)), Ok(300));
+        // From 63 to 455 days: multiples of an hour.
+        assert_eq!(retained_period(60, D::days(63) + sec), Ok(3600));
+        assert_eq!(retained_period(300, D::days(455)), Ok(3600));
+        assert_eq!(retained_period(7200, D::days(100)), Ok(7200));
+        // Beyond: nothing is left, and the reason says so.
+        let e = retained_period(60, D::days(455) + sec).unwrap_err();
+        assert!(e.contains("455 days"), "{e}");
+        assert!(retained_period(3600, D::days(800)).is_err());
+        assert_eq!(
+            period_note("AWS/ELB 5XX Sum", 60, 300, D::days(20)),
+            "AWS/ELB 5XX Sum: period 60 s → 300 s: the window starts 20 days ago and CloudWatch keeps 60-second points for 15 days"
+        );
+        assert!(period_note("x", 10, 60, D::hours(5)).ends_with("10-second points for 3 hours"));
     }
 
     fn spec(i: usize) -> MetricQuerySpec {

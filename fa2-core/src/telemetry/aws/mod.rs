@@ -22,6 +22,15 @@ pub async fn sdk_config(region: Option<&str>) -> aws_config::SdkConfig {
     loader.load().await
 }
 
+/// The part of a source's read budget (`max_events`, `max_summaries`) the incident window may
+/// take; it is read first. The baseline keeps at least a fifth (one record of a budget of two
+/// or more), so that there is always something to compare with; it gets whatever the incident
+/// did not use.
+pub fn incident_share(budget: u64) -> u64 {
+    let reserve = (budget / 5).max(u64::from(budget >= 2));
+    budget - reserve
+}
+
 /// Adaptive polling for asynchronous queries (Logs Insights, Athena): starts near 200 ms and
 /// grows to about 2 s, never sleeping past the deadline.
 #[derive(Debug, Clone)]
@@ -103,6 +112,15 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_incident_takes_four_fifths_and_leaves_the_baseline_something() {
+        assert_eq!(incident_share(5_000), 4_000);
+        assert_eq!(incident_share(10), 8);
+        assert_eq!(incident_share(4), 3);
+        assert_eq!(incident_share(1), 1);
+        assert_eq!(incident_share(0), 0);
+    }
 
     #[tokio::test(start_paused = true)]
     async fn poller_grows_to_two_seconds_and_stops_at_the_deadline() {

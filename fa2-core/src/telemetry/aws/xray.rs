@@ -1,11 +1,17 @@
-//! The X-Ray source (`xray`): trace summaries (`GetTraceSummaries`) over the baseline and
-//! incident windows, then full traces (`BatchGetTraces`) for a sample of them, problem traces
+//! The X-Ray source (`xray`): trace summaries (`GetTraceSummaries`) over the incident and
+//! baseline windows, then full traces (`BatchGetTraces`) for a sample of them, problem traces
 //! first.
 //!
-//! - **Summaries**: the collect range is split into pieces of at most 6 hours (the longest
-//!   range X-Ray accepts in one call), each read page by page (`NextToken`) with the optional
-//!   filter expression, until `max_summaries` summaries were read. Each summary maps to a
-//!   [`TraceSummary`] with the same semantics as the files source's reader of
+//! - **Summaries**, the incident window first: it may take [`super::incident_share`] of
+//!   `max_summaries`, the baseline what is left. Each window is read in ranges of at most 6
+//!   hours (the longest range X-Ray accepts in one call), page by page (`NextToken`) with the
+//!   optional filter expression. X-Ray cannot count beforehand, so a window is first read
+//!   whole; if it holds more than its budget, it is read again in slices (6 of the incident,
+//!   12 of the baseline), each with an even share of what is left, and the summaries of a
+//!   slice that had more than its share stand for the slice's whole span
+//!   ([`slice_weight`], [`Record::Sampled`]): the distiller then compares the windows' root
+//!   cause counts at their real rates, and the status says what was sampled. Each summary maps
+//!   to a [`TraceSummary`] with the same semantics as the files source's reader of
 //!   `aws xray get-trace-summaries` output: a root cause is the innermost entity of its path
 //!   that carries an exception, and throttles (which X-Ray reports as errors) are moved from
 //!   the error root causes to the throttle root causes. A summary without a start time (some
@@ -17,17 +23,17 @@
 //!   files source does.
 //!
 //! Every call is registered as an [`Origin`] whose locator holds the filter expression, the
-//! time range, the equivalent `aws xray` command and a console link. Records stream into the
-//! sink page by page; memory holds one page plus the ids of the summaries read (bounded by
-//! `max_summaries`).
+//! time range, the equivalent `aws xray` command and a console link. Memory holds the
+//! summaries of the window (or slice) being read, bounded by `max_summaries`.
 
 use super::emit_page;
 use crate::error::SourceError;
 use crate::record::{Record, RecordKind, RecordType, RootCause, Trace, TraceSummary};
+use crate::request::Phase;
 use crate::telemetry::aws::sdk_error;
 use crate::telemetry::files::xray::{flatten_document, split_throttles};
 use crate::telemetry::{
-    CollectSummary, Locator, Origin, RecordSink, Reproduction, SourceQuery, SourceState,
+    CollectSummary, Locator, Origin, OriginId, RecordSink, Reproduction, SourceQuery, SourceState,
     SourceStatus, TelemetrySource,
 };
 use async_trait::async_trait;
@@ -431,9 +437,18 @@ struct Run<'s> {
     notes: Vec<String>,
     problems: Vec<SourceStatus>,
     any_ok: bool,
+    incident: Tally,
+    baseline: Tally,
 }
 
 impl Run<'_> {
+    fn tally(&mut self, phase: Phase) -> &mut Tally {
+        match phase {
+            Phase::Incident => &mut self.incident,
+            _ => &mut self.baseline,
+        }
+    }
+
     fn note(&mut self, n: String) {
         if self.notes.len() < MAX_NOTES {
             self.notes.push(n);
@@ -460,11 +475,58 @@ impl Run<'_> {
     }
 }
 
-/// Result of one time range of summaries.
+/// How the reading of one time range ended.
 enum RangeEnd {
     Done,
     Capped,
     Stopped,
+    Failed,
+}
+
+/// What was read of one window, for the status line.
+#[derive(Debug, Default)]
+struct Tally {
+    read: u64,
+    /// The summaries the window holds: read whole, or estimated from a sample.
+    total: f64,
+    /// Sampled over this many slices of `slice_secs` (0: read whole).
+    slices: u64,
+    slice_secs: i64,
+}
+
+impl Tally {
+    fn describe(&self, window: &str) -> Option<String> {
+        (self.slices > 0).then(|| {
+            format!(
+                "{window}: {} of ~{} summaries read (sampled evenly over {} slices of {}m: each summary read stands for the summaries of its slice)",
+                self.read,
+                self.total.round() as u64,
+                self.slices,
+                (self.slice_secs / 60).max(1)
+            )
+        })
+    }
+}
+
+/// The weight of the summaries read of a slice `[lo, hi)` that had more than its share: the
+/// slice's span over the span the read ones cover. X-Ray returns a range's newest summaries
+/// first (emulators may not), so the covered span is taken from whichever end the read ones
+/// hug.
+pub fn slice_weight(
+    (lo, hi): (DateTime<Utc>, DateTime<Utc>),
+    starts: impl IntoIterator<Item = DateTime<Utc>>,
+) -> f64 {
+    let (mut first, mut last) = (None::<DateTime<Utc>>, None::<DateTime<Utc>>);
+    for t in starts {
+        first = Some(first.map_or(t, |f| f.min(t)));
+        last = Some(last.map_or(t, |l| l.max(t)));
+    }
+    let (Some(first), Some(last)) = (first, last) else {
+        return 1.0;
+    };
+    let span = (hi - lo).num_milliseconds().max(1) as f64;
+    let covered = (hi - first).min(last - lo).num_milliseconds().max(1000) as f64;
+    (span / covered).max(1.0)
 }
 
 impl XraySource {
@@ -493,28 +555,43 @@ impl XraySource {
         Some(self.options.filter_expression.trim()).filter(|f| !f.is_empty())
     }
 
-    fn ranges(&self, q: &SourceQuery) -> Vec<(DateTime<Utc>, DateTime<Utc>)> {
-        // Whole seconds, so that the commands shown are exactly the calls made.
-        let lo = q.window.collect_start().timestamp();
-        let hi = q.window.collect_end();
-        let hi = hi.timestamp() + i64::from(hi.timestamp_subsec_nanos() > 0);
-        match (
-            DateTime::<Utc>::from_timestamp(lo, 0),
-            DateTime::<Utc>::from_timestamp(hi, 0),
-        ) {
-            (Some(lo), Some(hi)) => split_range(lo, hi, MAX_RANGE_SECS),
-            _ => Vec::new(),
-        }
+    /// The windows in whole seconds, incident first: `(phase, start, end)`.
+    fn windows(q: &SourceQuery) -> Vec<(Phase, DateTime<Utc>, DateTime<Utc>)> {
+        let w = q.window;
+        let whole = |lo: DateTime<Utc>, hi: DateTime<Utc>| {
+            let hi_secs = hi.timestamp() + i64::from(hi.timestamp_subsec_nanos() > 0);
+            Some((
+                DateTime::<Utc>::from_timestamp(lo.timestamp(), 0)?,
+                DateTime::<Utc>::from_timestamp(hi_secs, 0)?,
+            ))
+        };
+        [
+            (Phase::Incident, w.start, w.end),
+            (Phase::Baseline, w.baseline_start, w.baseline_end),
+        ]
+        .into_iter()
+        .filter(|(_, lo, hi)| lo < hi)
+        .filter_map(|(p, lo, hi)| whole(lo, hi).map(|(lo, hi)| (p, lo, hi)))
+        .collect()
     }
 
-    /// Reads the summaries of one time range page by page.
-    async fn read_range(
+    /// The `GetTraceSummaries` ranges of a collect, as `reproduce` shows them.
+    fn ranges(&self, q: &SourceQuery) -> Vec<(DateTime<Utc>, DateTime<Utc>)> {
+        Self::windows(q)
+            .into_iter()
+            .flat_map(|(_, lo, hi)| split_range(lo, hi, MAX_RANGE_SECS))
+            .collect()
+    }
+
+    /// Reads the summaries of one time range (at most 6 hours) page by page into `out`, up to
+    /// `cap` of them, each with the origin of its call.
+    async fn fetch_range(
         &self,
         run: &mut Run<'_>,
-        lo: DateTime<Utc>,
-        hi: DateTime<Utc>,
+        (lo, hi): (DateTime<Utc>, DateTime<Utc>),
+        cap: u64,
         seen: &mut HashSet<String>,
-        candidates: &mut Vec<TraceCandidate>,
+        out: &mut Vec<(OriginId, TraceSummary)>,
     ) -> Result<RangeEnd, SourceError> {
         let text = summaries_reproduction(&self.region, self.filter().unwrap_or(""), lo, hi);
         let origin = run.sink.register_origin(Origin {
@@ -532,11 +609,7 @@ impl XraySource {
         loop {
             if run.q.should_stop() {
                 let err = format!("{} after {read} summaries", stopped_error(run.q));
-                run.problem(
-                    name,
-                    BTreeMap::from([(RecordType::XraySummaries, read)]),
-                    err,
-                );
+                run.problem(name, BTreeMap::new(), err);
                 return Ok(RangeEnd::Stopped);
             }
             let call = self
@@ -552,57 +625,166 @@ impl XraySource {
                 .set_next_token(token.clone())
                 .send();
             run.calls += 1;
-            let out = match tokio::time::timeout_at(deadline, call).await {
+            let out_page = match tokio::time::timeout_at(deadline, call).await {
                 Err(_) => {
                     let err = format!("{} after {read} summaries", stopped_error(run.q));
-                    run.problem(
-                        name,
-                        BTreeMap::from([(RecordType::XraySummaries, read)]),
-                        err,
-                    );
+                    run.problem(name, BTreeMap::new(), err);
                     return Ok(RangeEnd::Stopped);
                 }
                 Ok(Err(e)) => {
                     let err = sdk_error("GetTraceSummaries", &e).to_string();
-                    run.problem(
-                        name,
-                        BTreeMap::from([(RecordType::XraySummaries, read)]),
-                        err,
-                    );
-                    return Ok(RangeEnd::Done);
+                    run.problem(name, BTreeMap::new(), err);
+                    return Ok(RangeEnd::Failed);
                 }
                 Ok(Ok(out)) => out,
             };
             run.any_ok = true;
-            let mut page = Vec::new();
-            let mut capped = false;
-            for s in out.trace_summaries() {
-                if run.summaries + page.len() as u64 >= self.options.max_summaries as u64 {
-                    capped = true;
-                    break;
+            for s in out_page.trace_summaries() {
+                if read >= cap {
+                    return Ok(RangeEnd::Capped);
                 }
                 let summary = trace_summary_from_sdk(s);
                 // Adjacent ranges may both report a trace that starts on their boundary.
                 if summary.id.is_empty() || !seen.insert(summary.id.clone()) {
                     continue;
                 }
-                candidates.push(TraceCandidate::of(&summary));
-                page.push(Record::TraceSummary(Box::new(summary)));
+                out.push((origin, summary));
+                read += 1;
             }
-            let n = page.len() as u64;
-            emit_page(run.sink, origin, page)?;
-            run.summaries += n;
-            read += n;
-            if capped {
-                return Ok(RangeEnd::Capped);
-            }
-            match out.next_token() {
+            match out_page.next_token() {
                 Some(t) if !t.is_empty() && token.as_deref() != Some(t) => {
+                    if read >= cap {
+                        return Ok(RangeEnd::Capped);
+                    }
                     token = Some(t.to_string());
                 }
                 _ => return Ok(RangeEnd::Done),
             }
         }
+    }
+
+    /// Emits summaries, each standing for `weight` summaries when `weight > 1`.
+    fn emit(
+        run: &mut Run<'_>,
+        items: Vec<(OriginId, TraceSummary)>,
+        weight: f64,
+        phase: Phase,
+        candidates: &mut Vec<TraceCandidate>,
+    ) -> Result<(), SourceError> {
+        let n = items.len() as u64;
+        let mut page: Vec<Record> = Vec::new();
+        let mut current: Option<OriginId> = None;
+        for (origin, s) in items {
+            if current.is_some_and(|c| c != origin) {
+                emit_page(
+                    run.sink,
+                    current.unwrap_or(origin),
+                    std::mem::take(&mut page),
+                )?;
+            }
+            current = Some(origin);
+            candidates.push(TraceCandidate::of(&s));
+            let rec = Record::TraceSummary(Box::new(s));
+            page.push(if weight > 1.0 {
+                Record::Sampled {
+                    weight,
+                    record: Box::new(rec),
+                }
+            } else {
+                rec
+            });
+        }
+        if let Some(origin) = current {
+            emit_page(run.sink, origin, page)?;
+        }
+        run.summaries += n;
+        let t = run.tally(phase);
+        t.read += n;
+        Ok(())
+    }
+
+    /// Reads one window with `budget` summaries: whole when it fits; else in slices, each
+    /// with an even share of what is left, whose summaries stand for their slice's. `Ok(true)`
+    /// when the deadline stopped it.
+    async fn read_window(
+        &self,
+        run: &mut Run<'_>,
+        phase: Phase,
+        (lo, hi): (DateTime<Utc>, DateTime<Utc>),
+        budget: u64,
+        seen: &mut HashSet<String>,
+        candidates: &mut Vec<TraceCandidate>,
+    ) -> Result<bool, SourceError> {
+        // Whole, if it fits in the budget (X-Ray cannot count beforehand).
+        let mut whole = Vec::new();
+        let mut fits = true;
+        for range in split_range(lo, hi, MAX_RANGE_SECS) {
+            let left = budget.saturating_sub(whole.len() as u64);
+            match self.fetch_range(run, range, left, seen, &mut whole).await? {
+                RangeEnd::Done | RangeEnd::Failed => {}
+                RangeEnd::Capped => {
+                    fits = false;
+                    break;
+                }
+                RangeEnd::Stopped => {
+                    // What was read is kept.
+                    Self::emit(run, whole, 1.0, phase, candidates)?;
+                    return Ok(true);
+                }
+            }
+        }
+        if fits {
+            let n = whole.len() as f64;
+            Self::emit(run, whole, 1.0, phase, candidates)?;
+            run.tally(phase).total += n;
+            return Ok(false);
+        }
+        // Too many: read again in slices (the first read's order says nothing of its span).
+        for (_, s) in &whole {
+            seen.remove(&s.id);
+        }
+        drop(whole);
+        let wanted = match phase {
+            Phase::Incident => super::logs::INCIDENT_SLICES,
+            _ => super::logs::BASELINE_SLICES,
+        };
+        let span = (hi - lo).num_seconds().max(1);
+        let slices = wanted.max((span + MAX_RANGE_SECS - 1) / MAX_RANGE_SECS);
+        let width = chrono::Duration::seconds((span + slices - 1) / slices);
+        let mut left = budget;
+        let mut estimate = 0.0;
+        let mut k = 0i64;
+        let mut start = lo;
+        while start < hi {
+            let end = (start + width).min(hi);
+            let cap = left.div_ceil((slices - k).max(1) as u64);
+            k += 1;
+            let mut got = Vec::new();
+            let ended = if cap == 0 {
+                RangeEnd::Capped
+            } else {
+                self.fetch_range(run, (start, end), cap, seen, &mut got)
+                    .await?
+            };
+            let weight = match ended {
+                RangeEnd::Capped if !got.is_empty() => {
+                    slice_weight((start, end), got.iter().filter_map(|(_, s)| s.start))
+                }
+                _ => 1.0,
+            };
+            estimate += got.len() as f64 * weight;
+            left = left.saturating_sub(got.len() as u64);
+            Self::emit(run, got, weight, phase, candidates)?;
+            if matches!(ended, RangeEnd::Stopped) {
+                return Ok(true);
+            }
+            start = end;
+        }
+        let t = run.tally(phase);
+        t.total += estimate;
+        t.slices = slices as u64;
+        t.slice_secs = width.num_seconds();
+        Ok(false)
     }
 
     /// Fetches full traces, [`MAX_IDS_PER_BATCH`] ids per call.
@@ -705,27 +887,32 @@ impl TelemetrySource for XraySource {
             notes: Vec::new(),
             problems: Vec::new(),
             any_ok: false,
+            incident: Tally::default(),
+            baseline: Tally::default(),
         };
         let mut seen = HashSet::new();
         let mut candidates = Vec::new();
         let mut stopped = false;
-        for (lo, hi) in self.ranges(q) {
-            match self
-                .read_range(&mut run, lo, hi, &mut seen, &mut candidates)
+        // The incident window first, with its share of the budget; the baseline gets the rest.
+        let max = self.options.max_summaries as u64;
+        for (phase, lo, hi) in Self::windows(q) {
+            let budget = match phase {
+                Phase::Incident => super::incident_share(max),
+                _ => max.saturating_sub(run.summaries),
+            };
+            if self
+                .read_window(
+                    &mut run,
+                    phase,
+                    (lo, hi),
+                    budget,
+                    &mut seen,
+                    &mut candidates,
+                )
                 .await?
             {
-                RangeEnd::Done => {}
-                RangeEnd::Capped => {
-                    let max = self.options.max_summaries;
-                    run.note(format!(
-                        "capped: stopped at max_summaries = {max}; later summaries were not read"
-                    ));
-                    break;
-                }
-                RangeEnd::Stopped => {
-                    stopped = true;
-                    break;
-                }
+                stopped = true;
+                break;
             }
         }
         drop(seen);
@@ -742,17 +929,18 @@ impl TelemetrySource for XraySource {
                 .unwrap_or_else(|| "no X-Ray call succeeded".into());
             return Err(SourceError::Unavailable(format!("X-Ray: {first}")));
         }
-        let ok_summaries = run.summaries
-            - run
-                .problems
-                .iter()
-                .map(|p| {
-                    p.counts
-                        .get(&RecordType::XraySummaries)
-                        .copied()
-                        .unwrap_or(0)
-                })
-                .sum::<u64>();
+        let mut window_notes: Vec<String> = [
+            run.incident.describe("incident"),
+            run.baseline.describe("baseline"),
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
+        if !window_notes.is_empty() {
+            window_notes.append(&mut run.notes);
+            run.notes = window_notes;
+        }
+        let ok_summaries = run.summaries;
         let counts = BTreeMap::from([
             (RecordType::XraySummaries, ok_summaries),
             (RecordType::XrayTraces, run.traces),
@@ -787,6 +975,33 @@ mod tests {
 
     fn t(s: &str) -> DateTime<Utc> {
         crate::time::parse_timestamp(s).unwrap()
+    }
+
+    #[test]
+    fn a_sampled_slice_stands_for_its_whole_span() {
+        let lo = t("2024-08-16T11:00:00Z");
+        let hi = t("2024-08-16T11:10:00Z");
+        let at = |m: i64| lo + chrono::Duration::minutes(m);
+        // Newest first (as X-Ray pages): the last 2 minutes were read: ×5.
+        assert_eq!(slice_weight((lo, hi), [at(10), at(9), at(8)]), 5.0);
+        // Oldest first (emulators): the first 2 minutes: ×5 too.
+        assert_eq!(slice_weight((lo, hi), [at(0), at(1), at(2)]), 5.0);
+        // Spread over the slice: no sign of anything left out.
+        assert_eq!(slice_weight((lo, hi), [at(0), at(10)]), 1.0);
+        assert_eq!(slice_weight((lo, hi), []), 1.0);
+        // All in one instant at an end: at most one second covered.
+        assert_eq!(slice_weight((lo, hi), [lo]), 600.0);
+        let tally = Tally {
+            read: 70,
+            total: 240.4,
+            slices: 12,
+            slice_secs: 300,
+        };
+        assert_eq!(
+            tally.describe("baseline").unwrap(),
+            "baseline: 70 of ~240 summaries read (sampled evenly over 12 slices of 5m: each summary read stands for the summaries of its slice)"
+        );
+        assert_eq!(Tally::default().describe("incident"), None);
     }
 
     #[test]
