@@ -425,7 +425,10 @@ fn usage_errors_exit_2_with_advice() {
     ]);
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("baseline") && err.contains("out of the range"), "{err}");
+    assert!(
+        err.contains("baseline") && err.contains("out of the range"),
+        "{err}"
+    );
 
     let out = fa2(&["analyze", "--input", d, "--format", "xml"]);
     assert_eq!(out.status.code(), Some(2));

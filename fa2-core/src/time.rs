@@ -456,7 +456,11 @@ mod tests {
         assert!(parse_duration("3w").is_err());
         assert!(parse_duration("").is_err());
         // overflow is an error, not a panic
-        for s in ["999999999999999999d", "99999999999999999999s", "18446744073709551615s1s"] {
+        for s in [
+            "999999999999999999d",
+            "99999999999999999999s",
+            "18446744073709551615s1s",
+        ] {
             let e = parse_duration(s).unwrap_err();
             assert!(e.contains("too large"), "{s}: {e}");
         }

@@ -196,7 +196,10 @@ impl WindowPolicy {
         now: DateTime<Utc>,
     ) -> Result<(DateTime<Utc>, DateTime<Utc>), WindowError> {
         let tolerance = delta(self.future_tolerance, "the future tolerance")?;
-        if now.checked_add_signed(tolerance).is_some_and(|l| alarm_at > l) {
+        if now
+            .checked_add_signed(tolerance)
+            .is_some_and(|l| alarm_at > l)
+        {
             return Err(WindowError::InFuture {
                 bound: Bound::Alarm,
                 at: alarm_at,
@@ -271,11 +274,16 @@ mod tests {
             p.check(s, s, now),
             Err(WindowError::NotBefore { .. })
         ));
-        let e = p.check(s, s - chrono::Duration::seconds(1), now).unwrap_err();
+        let e = p
+            .check(s, s - chrono::Duration::seconds(1), now)
+            .unwrap_err();
         assert!(e.to_string().contains("is not before end"), "{e}");
         // the future: up to the tolerance past now, not beyond
         let tol = chrono::Duration::from_std(FUTURE_TOLERANCE).unwrap();
-        assert!(p.check(now - chrono::Duration::minutes(30), now + tol, now).is_ok());
+        assert!(
+            p.check(now - chrono::Duration::minutes(30), now + tol, now)
+                .is_ok()
+        );
         let e = p
             .check(
                 now - chrono::Duration::minutes(30),
@@ -297,7 +305,11 @@ mod tests {
                 now,
             )
             .unwrap_err();
-        assert!(e.to_string().starts_with("the start 2026-11-24T12:10:30.000Z is in the future"), "{e}");
+        assert!(
+            e.to_string()
+                .starts_with("the start 2026-11-24T12:10:30.000Z is in the future"),
+            "{e}"
+        );
     }
 
     #[test]
@@ -339,7 +351,16 @@ mod tests {
         let far = crate::time::from_millis(DateTime::<Utc>::MAX_UTC.timestamp_millis()).unwrap();
         assert_eq!(chrono::Datelike::year(&far), 262_142);
         let e = policy().alarm_window(far, now).unwrap_err();
-        assert!(matches!(e, WindowError::InFuture { bound: Bound::Alarm, .. }), "{e}");
+        assert!(
+            matches!(
+                e,
+                WindowError::InFuture {
+                    bound: Bound::Alarm,
+                    ..
+                }
+            ),
+            "{e}"
+        );
         let e = policy().check(now, far, now).unwrap_err();
         assert!(matches!(e, WindowError::TooLong { .. }), "{e}");
         let first = DateTime::<Utc>::MIN_UTC;
@@ -348,7 +369,12 @@ mod tests {
             Err(WindowError::OutOfRange(_))
         ));
         assert!(matches!(
-            policy().window(first, first + chrono::Duration::minutes(5), Duration::from_secs(60), now),
+            policy().window(
+                first,
+                first + chrono::Duration::minutes(5),
+                Duration::from_secs(60),
+                now
+            ),
             Err(WindowError::OutOfRange(_))
         ));
         assert!(huge.alarm_window(now, now).is_err());
@@ -362,38 +388,51 @@ mod tests {
     fn alarm_window_rule() {
         let p = policy();
         // an old alarm: lookback on both sides, whole minutes
-        let (s, e) = p
-            .alarm_window(t("2024-09-10T14:20:00Z"), t(NOW))
-            .unwrap();
-        assert_eq!((s, e), (t("2024-09-10T14:05:00Z"), t("2024-09-10T14:35:00Z")));
-        let (s, e) = p
-            .alarm_window(t("2024-09-10T14:19:31.5Z"), t(NOW))
-            .unwrap();
-        assert_eq!((s, e), (t("2024-09-10T14:04:00Z"), t("2024-09-10T14:35:00Z")));
+        let (s, e) = p.alarm_window(t("2024-09-10T14:20:00Z"), t(NOW)).unwrap();
+        assert_eq!(
+            (s, e),
+            (t("2024-09-10T14:05:00Z"), t("2024-09-10T14:35:00Z"))
+        );
+        let (s, e) = p.alarm_window(t("2024-09-10T14:19:31.5Z"), t(NOW)).unwrap();
+        assert_eq!(
+            (s, e),
+            (t("2024-09-10T14:04:00Z"), t("2024-09-10T14:35:00Z"))
+        );
         // a fresh alarm: until the next minute after now
         let now = Utc.with_ymd_and_hms(2026, 11, 24, 10, 0, 30).unwrap();
         let (s, e) = p
             .alarm_window(Utc.with_ymd_and_hms(2026, 11, 24, 9, 58, 0).unwrap(), now)
             .unwrap();
-        assert_eq!((s, e), (t("2026-11-24T09:43:00Z"), t("2026-11-24T10:01:00Z")));
+        assert_eq!(
+            (s, e),
+            (t("2026-11-24T09:43:00Z"), t("2026-11-24T10:01:00Z"))
+        );
         // a clock a little ahead: the alarm is now
         let (s, e) = p
             .alarm_window(now + chrono::Duration::seconds(90), now)
             .unwrap();
-        assert_eq!((s, e), (t("2026-11-24T09:45:00Z"), t("2026-11-24T10:01:00Z")));
+        assert_eq!(
+            (s, e),
+            (t("2026-11-24T09:45:00Z"), t("2026-11-24T10:01:00Z"))
+        );
         // no lookback: the alarm's minute
         let zero = WindowPolicy {
             alarm_lookback: Duration::ZERO,
             ..p
         };
         let (s, e) = zero.alarm_window(t("2024-09-10T14:20:10Z"), now).unwrap();
-        assert_eq!((s, e), (t("2024-09-10T14:20:00Z"), t("2024-09-10T14:21:00Z")));
+        assert_eq!(
+            (s, e),
+            (t("2024-09-10T14:20:00Z"), t("2024-09-10T14:21:00Z"))
+        );
         // a lookback whose window cannot fit in max_window is refused, naming max_window
         let wide = WindowPolicy {
             alarm_lookback: Duration::from_secs(7200),
             ..p
         };
-        let e = wide.alarm_window(t("2024-09-10T14:20:00Z"), now).unwrap_err();
+        let e = wide
+            .alarm_window(t("2024-09-10T14:20:00Z"), now)
+            .unwrap_err();
         assert!(e.to_string().contains("max_window"), "{e}");
     }
 }

@@ -687,7 +687,8 @@ async fn alarm_incident_from_history() {
     assert_eq!(inc.end, at("2024-08-16T11:49:00Z"));
     assert_eq!(inc.back_to_ok_at, Some(at("2024-08-16T11:52:00Z")));
     assert!(
-        inc.description.contains("Back to OK at 2024-08-16T11:52:00Z"),
+        inc.description
+            .contains("Back to OK at 2024-08-16T11:52:00Z"),
         "{}",
         inc.description
     );
