@@ -16,6 +16,7 @@ use fa2_core::telemetry::aws::metrics::{
 };
 use fa2_core::telemetry::files::FilesSource;
 use fa2_core::telemetry::{SourceState, TelemetrySource};
+use fa2_core::window::WindowPolicy;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -53,8 +54,9 @@ pub struct AnalyzeArgs {
     /// Config file (default: $FA2_CONFIG, else ./fa2.toml if present), e.g. --config fa2.toml
     #[arg(long, value_name = "FILE")]
     config: Option<PathBuf>,
-    /// Take the window and description from a CloudWatch alarm's history (its last transition
-    /// to ALARM minus alarm_lookback) and add its metric as evidence, e.g. --alarm orders-5xx
+    /// Take the window and description from a CloudWatch alarm's history (alarm_lookback before
+    /// and after its last transition to ALARM) and add its metric as evidence,
+    /// e.g. --alarm orders-5xx
     #[arg(long, value_name = "NAME", conflicts_with_all = ["start", "since"])]
     alarm: Option<String>,
     /// Incident start, RFC 3339, e.g. --start 2024-08-02T09:30:00Z or 2024-08-02T18:30:00+09:00
@@ -158,7 +160,9 @@ fn window(
     meta: &BundleMeta,
     alarm: Option<&AlarmIncident>,
     config: &Config,
+    now: DateTime<Utc>,
 ) -> Result<Window, CliError> {
+    let policy = WindowPolicy::from_config(config);
     let baseline = match &args.baseline {
         Some(b) => parse_dur("baseline", b)?,
         None => config.baseline.0,
@@ -168,11 +172,11 @@ fn window(
         (None, end, Some(since)) => {
             let end = match end {
                 Some(e) => parse_time("end", e)?,
-                None => Utc::now(),
+                None => now,
             };
-            let d = chrono::Duration::from_std(parse_dur("since", since)?)
-                .map_err(|_| usage("--since is too long"))?;
-            (end - d, end)
+            policy
+                .since(end, parse_dur("since", since)?, now)
+                .map_err(|e| usage(format!("--since {since}: {e}")))?
         }
         (None, None, None) => match (alarm, meta.start, meta.end) {
             (Some(a), _, _) => (a.start, a.end),
@@ -186,22 +190,7 @@ fn window(
         (None, Some(_), None) => return Err(usage("--end needs --start or --since")),
         (Some(_), None, _) => return Err(usage("--start needs --end")),
     };
-    if start >= end {
-        return Err(usage(format!(
-            "start {} is not before end {}: check the order and the time zone offsets",
-            fa2_core::time::rfc3339(start),
-            fa2_core::time::rfc3339(end)
-        )));
-    }
-    let span = (end - start).to_std().unwrap_or_default();
-    if span > config.max_window.0 {
-        return Err(usage(format!(
-            "the window is {:.1} h long, over the configured maximum of {:.1} h: narrow it or raise max_window in fa2.toml",
-            span.as_secs_f64() / 3600.0,
-            config.max_window.0.as_secs_f64() / 3600.0
-        )));
-    }
-    Window::with_baseline(start, end, baseline).map_err(usage)
+    policy.window(start, end, baseline, now).map_err(usage)
 }
 
 fn sources(
@@ -284,14 +273,14 @@ pub fn run(args: AnalyzeArgs) -> Result<(), CliError> {
                 .block_on(alarm_incident(
                     sdk,
                     name,
-                    config.alarm_lookback.0,
-                    chrono::Utc::now(),
+                    &WindowPolicy::from_config(&config),
+                    Utc::now(),
                 ))
                 .map_err(|e| usage(format!("--alarm {name}: {e}")))?,
         ),
         _ => None,
     };
-    let window = window(&args, &meta, alarm.as_ref(), &config)?;
+    let window = window(&args, &meta, alarm.as_ref(), &config, Utc::now())?;
     let language: Language = match &args.language {
         Some(l) => l
             .parse()

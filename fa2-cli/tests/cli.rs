@@ -384,6 +384,52 @@ fn usage_errors_exit_2_with_advice() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("max_window"));
 
+    // durations and epochs beyond any calendar: a clear usage error, never a panic
+    let out = fa2(&["analyze", "--input", d, "--since", "400000000d"]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("--since 400000000d: the window is 400000000d long, over max_window = 1d"),
+        "{err}"
+    );
+    assert!(!err.contains("panicked"), "{err}");
+    let out = fa2(&["analyze", "--input", d, "--since", "999999999999999999d"]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("number too large"), "{err}");
+    let out = fa2(&[
+        "analyze",
+        "--input",
+        d,
+        "--start",
+        "2024-08-16T11:00:00Z",
+        "--end",
+        "8210248387200000",
+        "--baseline",
+        "400000000d",
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("max_window"), "{err}");
+    assert!(!err.contains("panicked"), "{err}");
+    let out = fa2(&[
+        "analyze",
+        "--input",
+        d,
+        "--start",
+        "2024-08-16T11:00:00Z",
+        "--end",
+        "2024-08-16T11:30:00Z",
+        "--baseline",
+        "400000000d",
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("baseline") && err.contains("out of the range"),
+        "{err}"
+    );
+
     let out = fa2(&["analyze", "--input", d, "--format", "xml"]);
     assert_eq!(out.status.code(), Some(2));
 

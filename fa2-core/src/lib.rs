@@ -23,3 +23,4 @@ pub mod request;
 pub mod telemetry;
 pub mod time;
 pub mod tokens;
+pub mod window;

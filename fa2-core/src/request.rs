@@ -66,7 +66,8 @@ pub enum Phase {
 }
 
 impl Window {
-    /// An incident window with the baseline immediately before it.
+    /// An incident window with the baseline immediately before it. Only the order is checked:
+    /// the limits of a requested window are [`crate::window::WindowPolicy`]'s.
     pub fn with_baseline(
         start: DateTime<Utc>,
         end: DateTime<Utc>,
@@ -79,12 +80,20 @@ impl Window {
                 crate::time::rfc3339(end)
             )));
         }
-        let b = chrono::Duration::from_std(baseline)
-            .map_err(|_| AnalysisError::InvalidRequest("baseline too long".into()))?;
+        let baseline_start = chrono::Duration::from_std(baseline)
+            .ok()
+            .and_then(|b| start.checked_sub_signed(b))
+            .ok_or_else(|| {
+                AnalysisError::InvalidRequest(format!(
+                    "a baseline of {} before {} is out of range",
+                    crate::time::format_duration(baseline),
+                    crate::time::rfc3339(start)
+                ))
+            })?;
         Ok(Window {
             start,
             end,
-            baseline_start: start - b,
+            baseline_start,
             baseline_end: start,
         })
     }

@@ -3,7 +3,7 @@
 //! The parsers are hand-written over bytes because they run once per log line on the hot
 //! path; chrono is used only to assemble the final value.
 
-use chrono::{DateTime, Datelike, NaiveDate, TimeZone, Utc};
+use chrono::{DateTime, Datelike, DurationRound, NaiveDate, NaiveDateTime, TimeZone, Utc};
 use std::time::Duration;
 
 /// A parsed leading timestamp and how many bytes of the input it used.
@@ -46,6 +46,71 @@ pub fn epoch_auto(v: f64) -> Option<DateTime<Utc>> {
 /// Converts epoch milliseconds.
 pub fn from_millis(ms: i64) -> Option<DateTime<Utc>> {
     Utc.timestamp_millis_opt(ms).single()
+}
+
+/// Parses a time as chat tools and notifications write it, always with its zone: RFC 1123 /
+/// RFC 2822 (`Tue, 24 Nov 2026 03:00:00 UTC`, also `GMT`, `UT`, `Z` or `+0000`, the weekday
+/// and the seconds optional; a weekday that does not match the date is ignored), the Java
+/// `Date` form (`Tue Nov 24 03:00:00 UTC 2026`), an ISO time followed by ` UTC` or ` GMT`, and
+/// the day/month/2-digit-year form of CloudWatch alarm reasons (`24/11/26 03:00:00`, UTC).
+/// A wall time without a zone is not read here: whose zone it is depends on who wrote it.
+pub fn parse_chat_timestamp(s: &str) -> Option<DateTime<Utc>> {
+    let s = s.trim();
+    if s.len() < 8 || !s.is_ascii() {
+        return None;
+    }
+    parse_rfc2822_lenient(s)
+        .or_else(|| parse_java_date(s))
+        .or_else(|| {
+            let (head, zone) = s.rsplit_once(' ')?;
+            if !is_utc_name(zone) {
+                return None;
+            }
+            parse_iso_prefix(head.trim_end().as_bytes())
+                .filter(|l| l.len == head.trim_end().len())
+                .map(|l| l.ts)
+        })
+        .or_else(|| {
+            let naive = NaiveDateTime::parse_from_str(s, "%d/%m/%y %H:%M:%S")
+                .or_else(|_| NaiveDateTime::parse_from_str(s, "%d/%m/%y %H:%M"))
+                .ok()?;
+            Some(Utc.from_utc_datetime(&naive))
+        })
+}
+
+fn is_utc_name(zone: &str) -> bool {
+    ["UTC", "GMT", "UT", "Z"]
+        .iter()
+        .any(|z| zone.eq_ignore_ascii_case(z))
+}
+
+/// chrono reads RFC 2822 strictly: not `UTC` (only `GMT`, `UT`), and not a weekday that
+/// disagrees with the date.
+fn parse_rfc2822_lenient(s: &str) -> Option<DateTime<Utc>> {
+    let s = match s.rsplit_once(' ') {
+        Some((head, zone)) if zone.eq_ignore_ascii_case("UTC") => format!("{head} GMT"),
+        _ => s.to_string(),
+    };
+    let parse = |t: &str| {
+        DateTime::parse_from_rfc2822(t)
+            .ok()
+            .map(|t| t.with_timezone(&Utc))
+    };
+    parse(&s).or_else(|| parse(s.split_once(", ")?.1))
+}
+
+/// `EEE MMM dd HH:mm:ss zzz yyyy` with a UTC zone name.
+fn parse_java_date(s: &str) -> Option<DateTime<Utc>> {
+    let f: Vec<&str> = s.split_whitespace().collect();
+    let [_, month, day, time, zone, year] = f.as_slice() else {
+        return None;
+    };
+    if !is_utc_name(zone) {
+        return None;
+    }
+    let text = format!("{month} {day} {year} {time}");
+    let naive = NaiveDateTime::parse_from_str(&text, "%b %d %Y %H:%M:%S").ok()?;
+    Some(Utc.from_utc_datetime(&naive))
 }
 
 /// Parses a timestamp at the start of a log line: ISO forms (see [`parse_timestamp`]) or
@@ -203,33 +268,70 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
                 "`{s}` is not a duration: use a number and a unit, like 90s, 30m, 2h or 1d"
             ));
         }
-        let n: u64 = rest[..n_end]
-            .parse()
-            .map_err(|_| format!("`{s}`: number too large"))?;
+        let too_large = || format!("`{s}`: number too large");
+        let n: u64 = rest[..n_end].parse().map_err(|_| too_large())?;
         rest = &rest[n_end..];
         let u_end = rest
             .find(|c: char| c.is_ascii_digit())
             .unwrap_or(rest.len());
         let unit = &rest[..u_end];
         rest = &rest[u_end..];
-        let secs = match unit {
-            "ms" => {
-                total += Duration::from_millis(n);
-                continue;
-            }
-            "s" | "sec" => n,
-            "m" | "min" => n * 60,
-            "h" => n * 3600,
-            "d" => n * 86_400,
+        // Checked: the text comes from flags, forms and environment variables.
+        let part = match unit {
+            "ms" => Some(Duration::from_millis(n)),
+            "s" | "sec" => Some(Duration::from_secs(n)),
+            "m" | "min" => n.checked_mul(60).map(Duration::from_secs),
+            "h" => n.checked_mul(3600).map(Duration::from_secs),
+            "d" => n.checked_mul(86_400).map(Duration::from_secs),
             other => {
                 return Err(format!(
                     "`{s}`: unknown unit `{other}`: use s, m, h or d, like 30m"
                 ));
             }
         };
-        total += Duration::from_secs(secs);
+        total = part
+            .and_then(|p| total.checked_add(p))
+            .ok_or_else(too_large)?;
     }
     Ok(total)
+}
+
+/// A duration as people write it: `1d 2h`, `30m`, `90s` is `1m 30s`, `500ms`.
+pub fn format_duration(d: Duration) -> String {
+    let secs = d.as_secs();
+    if secs == 0 {
+        return format!("{}ms", d.as_millis());
+    }
+    let parts = [
+        (secs / 86_400, "d"),
+        (secs % 86_400 / 3600, "h"),
+        (secs % 3600 / 60, "m"),
+        (secs % 60, "s"),
+    ];
+    let parts: Vec<String> = parts
+        .iter()
+        .filter(|(n, _)| *n > 0)
+        .map(|(n, unit)| format!("{n}{unit}"))
+        .collect();
+    parts.join(" ")
+}
+
+/// `t` rounded down to its minute.
+pub fn floor_minute(t: DateTime<Utc>) -> DateTime<Utc> {
+    t.duration_trunc(chrono::Duration::minutes(1)).unwrap_or(t)
+}
+
+/// `t` rounded up to the next whole minute (unchanged if it is one, or if there is no next
+/// minute in chrono's range).
+pub fn ceil_minute(t: DateTime<Utc>) -> DateTime<Utc> {
+    let floor = floor_minute(t);
+    if floor == t {
+        t
+    } else {
+        floor
+            .checked_add_signed(chrono::Duration::minutes(1))
+            .unwrap_or(t)
+    }
 }
 
 /// Formats a timestamp as RFC 3339 with millisecond precision and a `Z` suffix.
@@ -353,5 +455,70 @@ mod tests {
         assert!(parse_duration("m").is_err());
         assert!(parse_duration("3w").is_err());
         assert!(parse_duration("").is_err());
+        // overflow is an error, not a panic
+        for s in [
+            "999999999999999999d",
+            "99999999999999999999s",
+            "18446744073709551615s1s",
+        ] {
+            let e = parse_duration(s).unwrap_err();
+            assert!(e.contains("too large"), "{s}: {e}");
+        }
+        assert_eq!(
+            parse_duration("400000000d").unwrap(),
+            Duration::from_secs(400_000_000 * 86_400)
+        );
+        assert_eq!(format_duration(Duration::from_secs(90)), "1m 30s");
+        assert_eq!(format_duration(Duration::from_secs(86_400 + 7200)), "1d 2h");
+        assert_eq!(format_duration(Duration::from_millis(500)), "500ms");
+        assert_eq!(
+            format_duration(parse_duration("400000000d").unwrap()),
+            "400000000d"
+        );
+    }
+
+    #[test]
+    fn chat_forms_carry_their_zone() {
+        let want = Some(utc("2026-11-24T03:00:00Z"));
+        for s in [
+            "Tue, 24 Nov 2026 03:00:00 UTC",
+            "Tue, 24 Nov 2026 03:00:00 GMT",
+            "Tue, 24 Nov 2026 03:00:00 utc",
+            "24 Nov 2026 03:00:00 +0000",
+            "Tue, 24 Nov 2026 12:00:00 +0900",
+            "Tue, 24 Nov 2026 03:00 UTC",
+            // the date wins over a weekday that disagrees
+            "Mon, 24 Nov 2026 03:00:00 UTC",
+            "Tue Nov 24 03:00:00 UTC 2026",
+            "2026-11-24 03:00:00 UTC",
+            "2026-11-24T03:00:00 GMT",
+            "24/11/26 03:00:00",
+            "  24/11/26 03:00  ",
+        ] {
+            assert_eq!(parse_chat_timestamp(s), want, "{s}");
+        }
+        for s in [
+            "2026-11-24 03:00:00",
+            "2026-11-24T03:00:00Z",
+            "1795489200",
+            "Tue, 24 Nov 2026 03:00:00 JST",
+            "Tue Nov 24 03:00:00 JST 2026",
+            "$Timestamp",
+            "",
+            "Tue, 31 Nov 2026 03:00:00 UTC",
+        ] {
+            assert_eq!(parse_chat_timestamp(s), None, "{s}");
+        }
+    }
+
+    #[test]
+    fn minutes_round() {
+        let t = utc("2026-11-24T03:00:30.5Z");
+        assert_eq!(floor_minute(t), utc("2026-11-24T03:00:00Z"));
+        assert_eq!(ceil_minute(t), utc("2026-11-24T03:01:00Z"));
+        let whole = utc("2026-11-24T03:00:00Z");
+        assert_eq!((floor_minute(whole), ceil_minute(whole)), (whole, whole));
+        let last = DateTime::<Utc>::MAX_UTC;
+        assert_eq!(ceil_minute(last), last);
     }
 }

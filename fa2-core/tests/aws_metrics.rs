@@ -21,6 +21,7 @@ use fa2_core::telemetry::aws::metrics::{
     MetricQuerySpec, MetricsOptions, MetricsSource, alarm_incident,
 };
 use fa2_core::telemetry::{Locator, SourceQuery, SourceState, TelemetrySource, VecSink};
+use fa2_core::window::WindowPolicy;
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -752,19 +753,33 @@ fn at(s: &str) -> DateTime<Utc> {
     DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
 }
 
+fn lookback(secs: u64) -> WindowPolicy {
+    WindowPolicy {
+        alarm_lookback: Duration::from_secs(secs),
+        ..WindowPolicy::default()
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn alarm_incident_from_history() {
     let (url, seen) = cloudwatch_server(alarms_handler()).await;
     let cfg = config_for(&url).await;
     let now = at("2024-08-16T13:00:00Z");
-    let inc = alarm_incident(&cfg, "orders-5xx", Duration::from_secs(15 * 60), now)
+    let inc = alarm_incident(&cfg, "orders-5xx", &lookback(15 * 60), now)
         .await
         .unwrap();
     assert_eq!(inc.alarm_name, "orders-5xx");
     assert_eq!(inc.went_to_alarm_at, at("2024-08-16T11:34:00Z"));
+    // the alarm window: the lookback on both sides of the transition
     assert_eq!(inc.start, at("2024-08-16T11:19:00Z"));
-    assert_eq!(inc.end, at("2024-08-16T11:52:00Z"));
+    assert_eq!(inc.end, at("2024-08-16T11:49:00Z"));
     assert_eq!(inc.back_to_ok_at, Some(at("2024-08-16T11:52:00Z")));
+    assert!(
+        inc.description
+            .contains("Back to OK at 2024-08-16T11:52:00Z"),
+        "{}",
+        inc.description
+    );
     assert!(inc.description.contains(REASON), "{}", inc.description);
     assert!(
         inc.description
@@ -820,14 +835,25 @@ async fn alarm_incident_from_history() {
 async fn alarm_still_firing_ends_now() {
     let (url, _) = cloudwatch_server(alarms_handler()).await;
     let cfg = config_for(&url).await;
-    let now = at("2024-08-16T12:20:00Z");
-    let inc = alarm_incident(&cfg, "still-firing", Duration::from_secs(600), now)
+    let now = at("2024-08-16T12:05:30Z");
+    let inc = alarm_incident(&cfg, "still-firing", &lookback(600), now)
         .await
         .unwrap();
     assert_eq!(inc.went_to_alarm_at, at("2024-08-16T12:00:00Z"));
     assert_eq!(inc.start, at("2024-08-16T11:50:00Z"));
-    assert_eq!(inc.end, now);
+    // before the lookback has passed: up to the next minute after now
+    assert_eq!(inc.end, at("2024-08-16T12:06:00Z"));
     assert_eq!(inc.back_to_ok_at, None);
+    // a lookback whose window exceeds max_window is refused, naming it
+    let narrow = WindowPolicy {
+        max_window: Duration::from_secs(600),
+        ..lookback(600)
+    };
+    let err = alarm_incident(&cfg, "still-firing", &narrow, at("2024-08-16T13:00:00Z"))
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("over max_window = 10m"), "{err}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -835,9 +861,9 @@ async fn alarm_errors_are_clear() {
     let (url, _) = cloudwatch_server(alarms_handler()).await;
     let cfg = config_for(&url).await;
     let now = at("2024-08-16T13:00:00Z");
-    let lookback = Duration::from_secs(900);
+    let policy = lookback(900);
 
-    let err = alarm_incident(&cfg, "no-such-alarm", lookback, now)
+    let err = alarm_incident(&cfg, "no-such-alarm", &policy, now)
         .await
         .unwrap_err()
         .to_string();
@@ -846,7 +872,7 @@ async fn alarm_errors_are_clear() {
         "{err}"
     );
 
-    let err = alarm_incident(&cfg, "never-fired", lookback, now)
+    let err = alarm_incident(&cfg, "never-fired", &policy, now)
         .await
         .unwrap_err()
         .to_string();
@@ -856,7 +882,7 @@ async fn alarm_errors_are_clear() {
     );
     assert!(err.contains("its state is OK"), "{err}");
 
-    let err = alarm_incident(&cfg, "bad-name!", lookback, now)
+    let err = alarm_incident(&cfg, "bad-name!", &policy, now)
         .await
         .unwrap_err()
         .to_string();
@@ -874,7 +900,7 @@ async fn alarms_against_moto() {
     let cfg = moto.sdk_config().await;
     let now = Utc::now();
     // DescribeAlarms works in moto: an unknown alarm is reported as not found.
-    let err = alarm_incident(&cfg, "no-such-alarm", Duration::from_secs(900), now)
+    let err = alarm_incident(&cfg, "no-such-alarm", &lookback(900), now)
         .await
         .unwrap_err()
         .to_string();
@@ -897,7 +923,7 @@ async fn alarms_against_moto() {
         .send()
         .await
         .unwrap();
-    let err = alarm_incident(&cfg, "orders-5xx", Duration::from_secs(900), now)
+    let err = alarm_incident(&cfg, "orders-5xx", &lookback(900), now)
         .await
         .unwrap_err()
         .to_string();

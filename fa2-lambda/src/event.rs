@@ -7,7 +7,9 @@
 use chrono::{DateTime, TimeZone, Utc};
 use chrono_tz::Tz;
 use fa2_core::telemetry::aws::metrics::MetricQuerySpec;
+use fa2_core::window::WindowPolicy;
 use fa2_slack::AnalysisJob;
+use fa2_slack::mrkdwn::clip;
 use serde_json::Value;
 use std::collections::BTreeMap;
 
@@ -71,7 +73,9 @@ pub fn classify(event: Value, tz: Tz) -> Result<Incoming, EventError> {
     .iter()
     .any(|k| event.get(k).is_some())
     {
-        return CustomAction::from_event(&event, tz).map(|c| Incoming::CustomAction(Box::new(c)));
+        return Ok(Incoming::CustomAction(Box::new(CustomAction::from_event(
+            &event, tz,
+        ))));
     }
     let keys = match &event {
         Value::Object(m) => m.keys().take(10).cloned().collect::<Vec<_>>().join(", "),
@@ -170,81 +174,185 @@ impl AlarmStateChange {
     }
 }
 
-/// The custom action payload of FA2's `chatbot-customaction` variant.
+/// The custom action payload of FA2's `chatbot-customaction` variant:
+///
+/// ```text
+/// lambda invoke --function-name fa2 --payload {"startDate": "$startDate", "endDate": "$endDate",
+///   "errorDescription": "$errorDescription", "alarmName": "$MetricAlarmName",
+///   "alarmTimestamp": "$Timestamp"} --invocation-type Event
+/// ```
+///
+/// Amazon Q Developer in chat applications fills `$MetricAlarmName` and `$Timestamp` from the
+/// notification and asks the person for the others. Reading never fails: the invocation is
+/// asynchronous, so a failure would only be retried, never seen. A bad optional field
+/// (`alarmTimestamp`, `alarmName`, `errorDescription`) becomes a note in the answer; a
+/// `startDate`/`endDate` that is not a time makes the window unusable, which the answer
+/// says (see [`CustomAction::window`]).
 #[derive(Debug, Clone, PartialEq)]
 pub struct CustomAction {
-    pub start: DateTime<Utc>,
-    pub end: DateTime<Utc>,
+    /// `startDate`, when it is set and a time.
+    pub start: Option<DateTime<Utc>>,
+    /// `endDate`, when it is set and a time.
+    pub end: Option<DateTime<Utc>>,
     pub description: String,
     pub alarm_name: Option<String>,
     pub alarm_time: Option<DateTime<Utc>>,
+    /// Optional fields that were ignored, and why (told in the answer).
+    pub notes: Vec<String>,
+    /// `startDate`/`endDate` values that are not times.
+    pub problems: Vec<String>,
+    /// `startDate` and `endDate` as given, for an answer about a window that could not be read.
+    pub raw_window: (String, String),
 }
 
-impl CustomAction {
-    /// Reads the payload; times are RFC 3339, epoch (s or ms), or local `YYYY-MM-DD HH:MM` in
-    /// `tz`. Without a start and end, the window is the 15 minutes before the alarm time up to
-    /// 15 minutes after it.
-    pub fn from_event(e: &Value, tz: Tz) -> Result<Self, EventError> {
-        let time = |k: &str| -> Result<Option<DateTime<Utc>>, EventError> {
-            match e.get(k) {
-                None | Some(Value::Null) => Ok(None),
-                Some(Value::String(s)) if s.trim().is_empty() => Ok(None),
-                Some(Value::Number(n)) => Ok(n.as_f64().and_then(fa2_core::time::epoch_auto)),
-                Some(Value::String(s)) => parse_time(s, tz).map(Some).ok_or_else(|| {
-                    malformed(
-                        "custom action",
-                        format!("{k} `{s}` is not a time: use RFC 3339 like 2024-08-16T11:19:00Z"),
-                    )
-                }),
-                Some(other) => Err(malformed(
-                    "custom action",
-                    format!("{k} is {}, not a time", json_kind(other)),
-                )),
-            }
-        };
-        let alarm_time = time("alarmTimestamp")?;
-        let (start, end) = match (time("startDate")?, time("endDate")?, alarm_time) {
-            (Some(s), Some(e), _) => (s, e),
-            (s, e, Some(a)) => (
-                s.unwrap_or(a - chrono::Duration::minutes(15)),
-                e.unwrap_or(a + chrono::Duration::minutes(15)),
-            ),
-            _ => {
-                return Err(malformed(
-                    "custom action",
-                    "startDate and endDate (or alarmTimestamp) are required",
-                ));
-            }
-        };
-        if start >= end {
-            return Err(malformed(
-                "custom action",
-                "startDate is not before endDate: check the order and the time zone",
-            ));
-        }
-        let text = |k: &str| {
-            e.get(k)
-                .and_then(Value::as_str)
-                .map(str::trim)
-                .filter(|s| !s.is_empty())
-                .map(str::to_string)
-        };
-        Ok(CustomAction {
-            start,
-            end,
-            description: text("errorDescription").unwrap_or_default(),
-            alarm_name: text("alarmName"),
-            alarm_time,
-        })
+/// How a custom-action field was filled in.
+enum Field<'a> {
+    Empty,
+    /// Chatbot left the `$Variable` as it was: the notification had no such value.
+    Unfilled(&'a str),
+    Text(&'a str),
+    Number(f64),
+    Other(&'static str),
+}
+
+fn field<'a>(e: &'a Value, k: &str) -> Field<'a> {
+    match e.get(k) {
+        None | Some(Value::Null) => Field::Empty,
+        Some(Value::String(s)) if s.trim().is_empty() => Field::Empty,
+        Some(Value::String(s)) if s.trim().starts_with('$') => Field::Unfilled(s.trim()),
+        Some(Value::String(s)) => Field::Text(s.trim()),
+        Some(Value::Number(n)) => n.as_f64().map_or(Field::Other("a number"), Field::Number),
+        Some(other) => Field::Other(json_kind(other)),
     }
 }
 
-/// RFC 3339, CloudWatch's `+0000` offsets, epoch digits, or a wall time without offset
-/// (with or without seconds), which is read in `tz`.
+/// The accepted time forms, for messages.
+const TIME_FORMS: &str = "use RFC 3339 like 2024-08-16T11:19:00Z, `Tue, 24 Nov 2026 03:00:00 UTC`, epoch milliseconds, or a local `2024-08-16 20:19` in the configured time zone";
+
+impl CustomAction {
+    /// Reads the payload. Times are RFC 3339 / ISO 8601, RFC 1123 with `UTC`/`GMT` (how
+    /// Chatbot writes `$Timestamp`), epoch seconds or milliseconds, CloudWatch's
+    /// `dd/mm/yy HH:MM:SS`, or a wall time `YYYY-MM-DD HH:MM[:SS]` read in `tz`.
+    pub fn from_event(e: &Value, tz: Tz) -> Self {
+        let mut notes = Vec::new();
+        let mut problems = Vec::new();
+        let mut time = |k: &str, required: bool| -> Option<DateTime<Utc>> {
+            let bad = match field(e, k) {
+                Field::Empty => return None,
+                Field::Text(s) => match parse_time(s, tz) {
+                    Some(t) => return Some(t),
+                    None => format!("{k} `{}` is not a time: {TIME_FORMS}", clip(s, 80)),
+                },
+                Field::Number(n) => match fa2_core::time::epoch_auto(n) {
+                    Some(t) => return Some(t),
+                    None => format!("{k} {n} is not an epoch time"),
+                },
+                Field::Unfilled(v) => format!(
+                    "{k} was not filled in ({}: the notification has no such value)",
+                    clip(v, 40)
+                ),
+                Field::Other(kind) => format!("{k} is {kind}, not a time"),
+            };
+            if required {
+                problems.push(bad);
+            } else {
+                notes.push(format!("{bad}; ignored"));
+            }
+            None
+        };
+        let start = time("startDate", true);
+        let end = time("endDate", true);
+        let alarm_time = time("alarmTimestamp", false);
+        let mut text = |k: &str| match field(e, k) {
+            Field::Text(s) => Some(s.to_string()),
+            Field::Number(n) => Some(n.to_string()),
+            Field::Empty => None,
+            Field::Unfilled(v) => {
+                notes.push(format!("{k} was not filled in ({}); ignored", clip(v, 40)));
+                None
+            }
+            Field::Other(kind) => {
+                notes.push(format!("{k} is {kind}, not text; ignored"));
+                None
+            }
+        };
+        let description = text("errorDescription").unwrap_or_default();
+        let alarm_name = text("alarmName");
+        let raw = |k: &str| match e.get(k) {
+            Some(Value::String(s)) => clip(s.trim(), 80),
+            Some(Value::Null) | None => String::new(),
+            Some(other) => clip(&other.to_string(), 80),
+        };
+        CustomAction {
+            start,
+            end,
+            description,
+            alarm_name,
+            alarm_time,
+            notes,
+            problems,
+            raw_window: (raw("startDate"), raw("endDate")),
+        }
+    }
+
+    /// The window to analyze, accepted by `policy`: `startDate`..`endDate`; with both empty,
+    /// the alarm window around `alarmTimestamp`; with one empty, that side of the alarm window.
+    /// The error says what to fix.
+    pub fn window(
+        &self,
+        policy: &WindowPolicy,
+        now: DateTime<Utc>,
+    ) -> Result<(DateTime<Utc>, DateTime<Utc>), String> {
+        if !self.problems.is_empty() {
+            return Err(self.problems.join("; "));
+        }
+        let alarm = |side: &str| -> Result<(DateTime<Utc>, DateTime<Utc>), String> {
+            let at = self.alarm_time.ok_or_else(|| {
+                format!(
+                    "{side} empty and there is no alarm time (alarmTimestamp) to derive the window from: fill in startDate and endDate, like 2024-08-16T11:19:00Z"
+                )
+            })?;
+            policy.alarm_window(at, now).map_err(|e| e.to_string())
+        };
+        let (start, end) = match (self.start, self.end) {
+            (Some(s), Some(e)) => (s, e),
+            (None, None) => alarm("startDate and endDate are")?,
+            (Some(s), None) => (s, alarm("endDate is")?.1),
+            (None, Some(e)) => (alarm("startDate is")?.0, e),
+        };
+        policy.check(start, end, now).map_err(|e| e.to_string())?;
+        Ok((start, end))
+    }
+
+    /// The window as asked, for an answer about a window that could not be used.
+    pub fn requested_label(&self, tz: &str) -> String {
+        match (self.start, self.end) {
+            (Some(s), Some(e)) if s < e => fa2_slack::job::window_label(s, e, tz),
+            _ => {
+                let (s, e) = &self.raw_window;
+                let shown = |v: &str| {
+                    if v.is_empty() {
+                        "(empty)".to_string()
+                    } else {
+                        v.to_string()
+                    }
+                };
+                format!("startDate {}, endDate {}", shown(s), shown(e))
+            }
+        }
+    }
+}
+
+/// RFC 3339, CloudWatch's `+0000` offsets, epoch digits, the zoned forms of
+/// [`fa2_core::time::parse_chat_timestamp`] (RFC 1123 with `UTC`/`GMT`, ...), or a wall time
+/// without offset (with or without seconds), which is read in `tz`.
 pub fn parse_time(s: &str, tz: Tz) -> Option<DateTime<Utc>> {
     let s = s.trim();
     if s.is_empty() {
         return None;
+    }
+    if let Some(t) = fa2_core::time::parse_chat_timestamp(s) {
+        return Some(t);
     }
     let t = fa2_core::time::parse_timestamp(s)
         .or_else(|| fa2_core::time::parse_timestamp(&format!("{s}:00")))?;
@@ -312,9 +420,12 @@ mod tests {
         };
         assert_eq!(
             c.start,
-            Utc.with_ymd_and_hms(2024, 9, 10, 14, 5, 0).unwrap()
+            Some(Utc.with_ymd_and_hms(2024, 9, 10, 14, 5, 0).unwrap())
         );
-        assert_eq!(c.end, Utc.with_ymd_and_hms(2024, 9, 10, 14, 35, 0).unwrap());
+        assert_eq!(
+            c.end,
+            Some(Utc.with_ymd_and_hms(2024, 9, 10, 14, 35, 0).unwrap())
+        );
         assert_eq!(c.alarm_name.as_deref(), Some("checkout-5xx"));
         // a wall time is the same time with or without seconds; offsets and epochs are absolute
         let fourteen_five = Some(Utc.with_ymd_and_hms(2024, 9, 10, 14, 5, 0).unwrap());
@@ -334,15 +445,103 @@ mod tests {
         ] {
             assert_eq!(parse_time(s, tokyo), fourteen_five, "{s}");
         }
+        let policy = WindowPolicy::default();
+        let now = Utc.with_ymd_and_hms(2026, 12, 1, 0, 0, 0).unwrap();
+        // an alarm time alone: the alarm window (the configured lookback on both sides)
+        let c = CustomAction::from_event(&json!({"alarmTimestamp": 1725977280000i64}), tokyo);
+        let (s, e) = c.window(&policy, now).unwrap();
+        assert_eq!(e - s, chrono::Duration::minutes(30));
+        assert_eq!(s, Utc.with_ymd_and_hms(2024, 9, 10, 13, 53, 0).unwrap());
+        // a start that is not a time is a problem, named with the accepted forms
         let c =
-            CustomAction::from_event(&json!({"alarmTimestamp": 1725977280000i64}), tokyo).unwrap();
-        assert_eq!(c.end - c.start, chrono::Duration::minutes(30));
-        let e =
-            CustomAction::from_event(&json!({"startDate": "yesterday", "endDate": "now"}), tokyo)
-                .unwrap_err();
-        assert!(e.to_string().contains("RFC 3339"), "{e}");
-        let e = CustomAction::from_event(&json!({"errorDescription": "x"}), tokyo).unwrap_err();
-        assert!(e.to_string().contains("required"));
+            CustomAction::from_event(&json!({"startDate": "yesterday", "endDate": "now"}), tokyo);
+        let e = c.window(&policy, now).unwrap_err();
+        assert!(e.contains("startDate `yesterday` is not a time"), "{e}");
+        assert!(e.contains("RFC 3339") && e.contains("UTC"), "{e}");
+        assert_eq!(c.requested_label("UTC"), "startDate yesterday, endDate now");
+        let c = CustomAction::from_event(&json!({"errorDescription": "x"}), tokyo);
+        let e = c.window(&policy, now).unwrap_err();
+        assert!(e.contains("no alarm time"), "{e}");
+        assert_eq!(
+            c.requested_label("UTC"),
+            "startDate (empty), endDate (empty)"
+        );
+    }
+
+    #[test]
+    fn chatbot_variable_forms() {
+        let policy = WindowPolicy::default();
+        let now = Utc.with_ymd_and_hms(2026, 12, 1, 0, 0, 0).unwrap();
+        let three = Utc.with_ymd_and_hms(2026, 11, 24, 3, 0, 0).unwrap();
+        // $Timestamp as Chatbot renders it, and the other plausible forms
+        for ts in [
+            json!("Tue, 24 Nov 2026 03:00:00 UTC"),
+            json!("Tue, 24 Nov 2026 03:00:00 GMT"),
+            json!("2026-11-24T03:00:00.000Z"),
+            json!("2026-11-24T03:00:00.000+0000"),
+            json!("2026-11-24 03:00:00 UTC"),
+            json!("24/11/26 03:00:00"),
+            json!("1795489200000"),
+            json!(1795489200000i64),
+            json!(1795489200),
+        ] {
+            let c = CustomAction::from_event(
+                &json!({"startDate": "", "endDate": "", "errorDescription": "", "alarmName": "orders-5xx", "alarmTimestamp": ts}),
+                chrono_tz::Asia::Tokyo,
+            );
+            assert_eq!(c.alarm_time, Some(three), "{ts}");
+            assert!(c.notes.is_empty(), "{ts}: {:?}", c.notes);
+            let (s, e) = c.window(&policy, now).unwrap();
+            assert_eq!(
+                (s, e),
+                (
+                    Utc.with_ymd_and_hms(2026, 11, 24, 2, 45, 0).unwrap(),
+                    Utc.with_ymd_and_hms(2026, 11, 24, 3, 15, 0).unwrap()
+                ),
+                "{ts}"
+            );
+        }
+        // optional fields never fail: they become notes
+        let c = CustomAction::from_event(
+            &json!({"startDate": "2024-09-10T14:05:00Z", "endDate": "2024-09-10T14:35:00Z",
+                    "alarmName": "$MetricAlarmName", "alarmTimestamp": "soon", "errorDescription": ["x"]}),
+            chrono_tz::UTC,
+        );
+        assert!(c.window(&policy, now).is_ok());
+        assert_eq!(c.alarm_name, None);
+        assert_eq!(c.notes.len(), 3, "{:?}", c.notes);
+        assert!(c.notes[0].starts_with("alarmTimestamp `soon` is not a time"));
+        assert!(c.notes[0].ends_with("; ignored"));
+        assert!(c.notes.iter().any(|n| n.contains("$MetricAlarmName")));
+        // one side empty: that side of the alarm window
+        let c = CustomAction::from_event(
+            &json!({"startDate": "2026-11-24T02:00:00Z", "endDate": "", "alarmTimestamp": "Tue, 24 Nov 2026 03:00:00 UTC"}),
+            chrono_tz::UTC,
+        );
+        assert_eq!(
+            c.window(&policy, now).unwrap(),
+            (
+                Utc.with_ymd_and_hms(2026, 11, 24, 2, 0, 0).unwrap(),
+                Utc.with_ymd_and_hms(2026, 11, 24, 3, 15, 0).unwrap()
+            )
+        );
+        // over max_window: refused, naming it
+        let c = CustomAction::from_event(
+            &json!({"startDate": "2026-11-20T00:00:00Z", "endDate": "2026-11-24T00:00:00Z"}),
+            chrono_tz::UTC,
+        );
+        let e = c.window(&policy, now).unwrap_err();
+        assert!(e.contains("over max_window = 1d"), "{e}");
+        // an epoch in the year 262142: an error, not a panic
+        let c = CustomAction::from_event(
+            &json!({"alarmTimestamp": chrono::DateTime::<Utc>::MAX_UTC.timestamp_millis()}),
+            chrono_tz::UTC,
+        );
+        assert!(
+            c.window(&policy, now)
+                .unwrap_err()
+                .contains("in the future")
+        );
     }
 
     #[test]

@@ -8,14 +8,20 @@
 //! - **Alarm events**: analyze an alarm that went to ALARM without anyone clicking, and post
 //!   to the configured Slack channel and/or SNS topic.
 //! - **Custom action**: analyze the window of FA2's Chatbot custom-action payload and publish
-//!   the answer to SNS as a custom notification.
+//!   the answer to SNS as a custom notification; a window the policy refuses is published as
+//!   a notification saying why.
+//!
+//! Every window, of every role, is decided by [`fa2_core::window::WindowPolicy`].
 //!
 //! Invariant: nothing slow happens before the Slack endpoint's response but what the
 //! response depends on: secrets are fetched once per execution environment and cached.
 
 use crate::dispatch::LambdaDispatcher;
 use crate::event::{AlarmStateChange, CustomAction, Incoming, classify};
-use crate::notify::{NotificationContext, SnsNotifier, custom_notification, failure_notification};
+use crate::notify::{
+    NotificationContext, SnsNotifier, custom_notification, failure_notification,
+    refusal_notification,
+};
 use crate::secrets::{SecretError, SlackSecrets};
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
@@ -24,8 +30,9 @@ use fa2_core::config::Config;
 use fa2_core::error::ConfigError;
 use fa2_core::report::Report;
 use fa2_core::telemetry::aws::metrics::MetricQuerySpec;
+use fa2_core::window::WindowPolicy;
 use fa2_slack::app::AppSettings;
-use fa2_slack::job::{analysis_request, ceil_minute, new_job_id, window_label};
+use fa2_slack::job::{RequestParts, analysis_request, new_job_id, window_label};
 use fa2_slack::{AnalysisJob, JobOutcome, JobRunner, SlackApp, SlackWeb, Trigger};
 use http::StatusCode;
 use lambda_http::aws_lambda_events::alb::AlbTargetGroupResponse;
@@ -137,6 +144,10 @@ impl Handler {
         self.config.timezone.parse().unwrap_or(chrono_tz::UTC)
     }
 
+    fn policy(&self) -> WindowPolicy {
+        WindowPolicy::from_config(&self.config)
+    }
+
     async fn slack(&self) -> Result<Arc<SlackSide>, HandlerError> {
         self.slack
             .get_or_try_init(|| async {
@@ -165,6 +176,7 @@ impl Handler {
             analyzer: Arc::new(analyzer),
             baseline: self.config.baseline.0,
             architecture: self.config.architecture.clone(),
+            policy: self.policy(),
         }
     }
 
@@ -244,14 +256,17 @@ impl Handler {
             );
             return Ok(json!({"status": "nowhere to post", "alarm": alarm.alarm_name}));
         }
-        let lookback = chrono::Duration::from_std(self.config.alarm_lookback.0)
-            .unwrap_or(chrono::Duration::minutes(15));
-        // Until now (the event arrives seconds after the transition), but never more than
-        // the lookback past it, so a replayed old event gets a sensible window too.
-        let end = ceil_minute(Utc::now())
-            .min(alarm.time + lookback)
-            .max(alarm.time + chrono::Duration::minutes(1));
-        let start = alarm.time - lookback;
+        let id = new_job_id();
+        // The shared alarm rule; it cannot exceed max_window unless alarm_lookback does, and
+        // an alarm time far in the future is refused: both are told where answers go.
+        let (start, end) = match self.policy().alarm_window(alarm.time, Utc::now()) {
+            Ok(w) => w,
+            Err(e) => {
+                return self
+                    .alarm_refused(&alarm, id, e.to_string(), &channel, &topic)
+                    .await;
+            }
+        };
         let extra: Vec<MetricQuerySpec> = alarm.metric.iter().cloned().collect();
         let analyzer = fa2_core::assemble::analyzer(&self.config, Some(&self.sdk), extra)?;
         let analyzer = with_deadline(&analyzer, deadline_ms);
@@ -259,11 +274,11 @@ impl Handler {
             "CloudWatch alarm {} went to ALARM: {}",
             alarm.alarm_name, alarm.reason
         );
-        let id = new_job_id();
         let ctx = NotificationContext {
             analysis_id: id.clone(),
             alarm_name: Some(alarm.alarm_name.clone()),
             window: window_label(start, end, self.tz().name()),
+            notes: Vec::new(),
         };
         let mut result = json!({"status": "analyzed", "job": id, "alarm": alarm.alarm_name});
         let report: Result<Report, String> = if channel.is_empty() {
@@ -291,7 +306,48 @@ impl Handler {
             }
         };
         if !topic.is_empty() {
-            result["sns"] = self.publish(&topic, &report, &ctx).await;
+            result["sns"] = self.publish(&topic, &answer(&report, &ctx)).await;
+        }
+        Ok(result)
+    }
+
+    /// An alarm whose window the policy refuses: said where its answer would have gone.
+    async fn alarm_refused(
+        &self,
+        alarm: &AlarmStateChange,
+        id: String,
+        error: String,
+        channel: &str,
+        topic: &str,
+    ) -> Result<Value, HandlerError> {
+        tracing::error!(alarm = %alarm.alarm_name, "alarm window refused: {error}");
+        let mut result =
+            json!({"status": "refused", "job": id, "alarm": alarm.alarm_name, "error": error});
+        if !channel.is_empty() {
+            let slack = self.slack().await?;
+            let text = format!(
+                ":warning: fa2 cannot analyze alarm *{}*: {}",
+                fa2_slack::mrkdwn::escape(&alarm.alarm_name),
+                fa2_slack::mrkdwn::escape(&error)
+            );
+            result["slack"] = match slack.web.post(channel, None, &text, Vec::new()).await {
+                Ok(ts) => json!({"posted": true, "ts": ts}),
+                Err(e) => json!({"posted": false, "error": e.to_string()}),
+            };
+        }
+        if !topic.is_empty() {
+            let ctx = NotificationContext {
+                analysis_id: id,
+                alarm_name: Some(alarm.alarm_name.clone()),
+                window: fa2_core::time::rfc3339(alarm.time),
+                notes: Vec::new(),
+            };
+            let message = refusal_notification(
+                &error,
+                &ctx,
+                "Check the function's alarm_lookback and max_window (FA2_ALARM_LOOKBACK, FA2_MAX_WINDOW) and the alarm's time.",
+            );
+            result["sns"] = self.publish(topic, &message).await;
         }
         Ok(result)
     }
@@ -301,34 +357,63 @@ impl Handler {
         action: CustomAction,
         deadline_ms: u64,
     ) -> Result<Value, HandlerError> {
-        let analyzer = with_deadline(&self.analyzer, deadline_ms);
         let mut description = action.description.clone();
         if let Some(a) = &action.alarm_name {
             description = format!("Alarm {a}: {description}");
         }
         let id = new_job_id();
-        let ctx = NotificationContext {
+        let topic = self.config.notify.sns_topic_arn.trim().to_string();
+        let tz = self.tz();
+        let mut ctx = NotificationContext {
             analysis_id: id.clone(),
             alarm_name: action.alarm_name.clone(),
-            window: window_label(action.start, action.end, self.tz().name()),
+            window: action.requested_label(tz.name()),
+            notes: action.notes.clone(),
         };
-        let report = self
-            .analyze(&analyzer, &description, action.start, action.end)
-            .await;
-        let topic = self.config.notify.sns_topic_arn.trim().to_string();
+        for note in &action.notes {
+            tracing::warn!(job = %id, "custom action: {note}");
+        }
+        let (start, end) = match action.window(&self.policy(), Utc::now()) {
+            Ok(w) => w,
+            Err(error) => {
+                // Refused, never dropped: the channel hears why (the invocation succeeds, so
+                // Lambda does not retry what cannot work).
+                tracing::warn!(job = %id, "custom action refused: {error}");
+                let message = refusal_notification(
+                    &error,
+                    &ctx,
+                    "Run the action again with startDate and endDate in UTC, like 2024-08-16T11:19:00Z, or leave both empty to analyze around the alarm.",
+                );
+                let mut result = json!({"status": "refused", "job": id, "error": error});
+                if topic.is_empty() {
+                    tracing::warn!(
+                        "custom action without notify.sns_topic_arn: the refusal is only in the function's response"
+                    );
+                    result["notification"] = message;
+                } else {
+                    result["sns"] = self.publish(&topic, &message).await;
+                }
+                return Ok(result);
+            }
+        };
+        ctx.window = window_label(start, end, tz.name());
+        let analyzer = with_deadline(&self.analyzer, deadline_ms);
+        let report = self.analyze(&analyzer, &description, start, end).await;
         if topic.is_empty() {
             tracing::warn!(
                 "custom action without notify.sns_topic_arn: the answer is only in the function's response"
             );
             return Ok(match &report {
-                Ok(r) => {
-                    json!({"status": "analyzed", "job": id, "notification": custom_notification(r, &ctx)})
+                Ok(_) => {
+                    json!({"status": "analyzed", "job": id, "notification": answer(&report, &ctx)})
                 }
-                Err(e) => json!({"status": "failed", "job": id, "error": e}),
+                Err(e) => {
+                    json!({"status": "failed", "job": id, "error": e, "notification": answer(&report, &ctx)})
+                }
             });
         }
         let mut result = json!({"status": "analyzed", "job": id});
-        result["sns"] = self.publish(&topic, &report, &ctx).await;
+        result["sns"] = self.publish(&topic, &answer(&report, &ctx)).await;
         Ok(result)
     }
 
@@ -339,14 +424,13 @@ impl Handler {
         start: DateTime<Utc>,
         end: DateTime<Utc>,
     ) -> Result<Report, String> {
-        let request = analysis_request(
+        let parts = RequestParts {
             description,
-            start,
-            end,
-            self.config.language,
-            self.config.baseline.0,
-            &self.config.architecture,
-        )?;
+            language: self.config.language,
+            baseline: self.config.baseline.0,
+            architecture: &self.config.architecture,
+        };
+        let request = analysis_request(parts, start, end, &self.policy(), Utc::now())?;
         analyzer
             .run(&request, no_progress())
             .await
@@ -354,23 +438,14 @@ impl Handler {
             .map_err(|e| e.to_string())
     }
 
-    /// Publishes the answer (or the failure) as a custom notification.
-    async fn publish(
-        &self,
-        topic: &str,
-        report: &Result<Report, String>,
-        ctx: &NotificationContext,
-    ) -> Value {
-        let message = match report {
-            Ok(r) => custom_notification(r, ctx),
-            Err(e) => failure_notification(e, ctx),
-        };
+    /// Publishes a custom notification.
+    async fn publish(&self, topic: &str, message: &Value) -> Value {
         let subject = message["content"]["title"]
             .as_str()
             .unwrap_or("fa2")
             .to_string();
         match SnsNotifier::new(&self.sdk, topic)
-            .publish(&message, &subject)
+            .publish(message, &subject)
             .await
         {
             Ok(id) => json!({"published": true, "message_id": id, "title": subject}),
@@ -379,6 +454,14 @@ impl Handler {
                 json!({"published": false, "error": e})
             }
         }
+    }
+}
+
+/// The answer (or the failure) as a custom notification.
+fn answer(report: &Result<Report, String>, ctx: &NotificationContext) -> Value {
+    match report {
+        Ok(r) => custom_notification(r, ctx),
+        Err(e) => failure_notification(e, ctx),
     }
 }
 

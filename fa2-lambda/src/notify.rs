@@ -21,6 +21,17 @@ pub struct NotificationContext {
     pub analysis_id: String,
     pub alarm_name: Option<String>,
     pub window: String,
+    /// What was wrong with the request but did not stop it (an unreadable optional field).
+    pub notes: Vec<String>,
+}
+
+/// The notes as lines of the description.
+fn notes_text(ctx: &NotificationContext) -> String {
+    ctx.notes
+        .iter()
+        .take(5)
+        .map(|n| format!("*Note:* {}\n", escape(&clip(n, 300))))
+        .collect()
 }
 
 /// The custom notification of `report`.
@@ -34,6 +45,7 @@ pub fn custom_notification(report: &Report, ctx: &NotificationContext) -> Value 
     };
     let mut d = String::new();
     d.push_str(&format!("*Window:* {}\n", escape(&ctx.window)));
+    d.push_str(&notes_text(ctx));
     if !report.summary.is_empty() {
         d.push_str(&format!("*Summary:* {}\n", escape(&report.summary)));
     }
@@ -117,14 +129,47 @@ pub fn custom_notification(report: &Report, ctx: &NotificationContext) -> Value 
 /// The custom notification of an analysis that could not run.
 pub fn failure_notification(error: &str, ctx: &NotificationContext) -> Value {
     let subject = ctx.alarm_name.as_deref().unwrap_or(&ctx.window);
+    unrun_notification(
+        &format!("fa2: the analysis of {subject} failed"),
+        error,
+        ctx,
+        "Run `fa2 check` with the function's configuration to see which source or permission fails.",
+    )
+}
+
+/// The custom notification of a request whose window was refused (not a time, over
+/// `max_window`, in the future): the error says what is wrong, `next_step` what to do.
+pub fn refusal_notification(error: &str, ctx: &NotificationContext, next_step: &str) -> Value {
+    let subject = ctx.alarm_name.as_deref().unwrap_or("the requested window");
+    unrun_notification(
+        &format!("fa2: cannot analyze {subject}"),
+        error,
+        ctx,
+        next_step,
+    )
+}
+
+fn unrun_notification(title: &str, error: &str, ctx: &NotificationContext, next: &str) -> Value {
+    let description = format!(
+        "*Window:* {}\n{}*Error:* {}",
+        escape(&ctx.window),
+        notes_text(ctx),
+        escape(error)
+    );
     json!({
         "version": "1.0",
         "source": "custom",
+        "id": format!("fa2-{}", ctx.analysis_id),
         "content": {
             "textType": "client-markdown",
-            "title": clip(&format!("fa2: the analysis of {subject} failed"), MAX_TITLE),
-            "description": clip(&format!("*Window:* {}\n*Error:* {}", ctx.window, escape(error)), MAX_DESCRIPTION),
-            "nextSteps": ["Run `fa2 check` with the function's configuration to see which source or permission fails."]
+            "title": clip(title, MAX_TITLE),
+            "description": clip(&description, MAX_DESCRIPTION),
+            "nextSteps": [next]
+        },
+        "metadata": {
+            "summary": clip(title, MAX_TITLE),
+            "eventType": "fa2-analysis",
+            "additionalContext": { "analysisId": ctx.analysis_id }
         }
     })
 }
@@ -201,6 +246,7 @@ mod tests {
             analysis_id: "abc".into(),
             alarm_name: Some("checkout-5xx".into()),
             window: "w".into(),
+            notes: vec!["alarmTimestamp `soon` is not a time; ignored".into()],
         };
         let n = custom_notification(&report, &ctx);
         assert_eq!(n["version"], "1.0");
@@ -215,6 +261,18 @@ mod tests {
         let d = n["content"]["description"].as_str().unwrap();
         assert!(d.chars().count() <= MAX_DESCRIPTION);
         assert!(d.contains("&lt;!channel&gt;"), "escaped: {d}");
+        assert!(
+            d.contains("*Note:* alarmTimestamp `soon` is not a time; ignored"),
+            "{d}"
+        );
+        let r = refusal_notification("the window is 4d long, over max_window = 1d", &ctx, "x");
+        assert_eq!(r["content"]["title"], "fa2: cannot analyze checkout-5xx");
+        let rd = r["content"]["description"].as_str().unwrap();
+        assert!(
+            rd.contains("*Error:* the window is 4d long, over max_window = 1d"),
+            "{rd}"
+        );
+        assert!(rd.contains("*Note:*"), "{rd}");
         assert!(d.ends_with("_fa2 analysis abc_"));
         assert_eq!(
             n["content"]["nextSteps"].as_array().unwrap().len(),

@@ -668,6 +668,106 @@ async fn alarm_events_and_the_custom_action_publish_answers() {
     );
 }
 
+/// FA2's custom action as Chatbot sends it: `$MetricAlarmName` and `$Timestamp` filled from
+/// the notification, `startDate`/`endDate` as the person typed them (here: left empty).
+fn chatbot_payload(start: &str, end: &str, timestamp: Value) -> Value {
+    json!({
+        "startDate": start, "endDate": end, "errorDescription": "checkout returns 503",
+        "alarmName": "checkout-5xx", "alarmTimestamp": timestamp
+    })
+}
+
+#[tokio::test]
+async fn the_custom_action_reads_chatbot_forms_and_refuses_with_a_notice() {
+    let env = start(&[sample()], &[]).await;
+
+    // $Timestamp in the forms Chatbot and people write it, with empty startDate/endDate: the
+    // alarm window, alarm_lookback (15m) before and after 14:20 UTC
+    for ts in [
+        json!("Tue, 10 Sep 2024 14:20:00 UTC"),
+        json!("2024-09-10T14:20:00.000Z"),
+        json!(1_725_978_000_000i64),
+    ] {
+        let r = env
+            .lambda
+            .invoke(chatbot_payload("", "", ts.clone()))
+            .await
+            .unwrap();
+        assert_eq!(r["status"], "analyzed", "{ts}: {r}");
+        assert_eq!(r["sns"]["published"], true, "{ts}: {r}");
+        let n = &env.published(1).await[0];
+        let d = n["content"]["description"].as_str().unwrap();
+        assert!(
+            d.contains("2024-09-10 23:05–23:35 (Asia/Tokyo)"),
+            "{ts}: {d}"
+        );
+        assert!(d.contains("RevokeSecurityGroupIngress"), "{ts}: {d}");
+        assert!(!d.contains("*Note:*"), "{ts}: {d}");
+        assert!(
+            n["content"]["title"]
+                .as_str()
+                .unwrap()
+                .starts_with("fa2: checkout-5xx"),
+            "{n}"
+        );
+    }
+
+    // a bad optional field is a note in the answer, the analysis goes on
+    let r = env
+        .lambda
+        .invoke(json!({
+            "startDate": "2024-09-10T14:05:00Z", "endDate": "2024-09-10T14:35:00Z",
+            "errorDescription": "checkout returns 503", "alarmName": "$MetricAlarmName",
+            "alarmTimestamp": "right after lunch"
+        }))
+        .await
+        .unwrap();
+    assert_eq!(r["status"], "analyzed", "{r}");
+    let n = &env.published(1).await[0];
+    let d = n["content"]["description"].as_str().unwrap();
+    assert!(d.contains("RevokeSecurityGroupIngress"), "{d}");
+    assert!(
+        d.contains("*Note:* alarmTimestamp `right after lunch` is not a time"),
+        "{d}"
+    );
+    assert!(d.contains("*Note:* alarmName was not filled in"), "{d}");
+
+    // a window over max_window (24h by default): refused, and the channel is told why
+    let r = env
+        .lambda
+        .invoke(chatbot_payload(
+            "2024-09-08T14:05:00Z",
+            "2024-09-10T14:35:00Z",
+            json!("Tue, 10 Sep 2024 14:20:00 UTC"),
+        ))
+        .await
+        .expect("a refused window is answered, not a failed invocation");
+    assert_eq!(r["status"], "refused", "{r}");
+    assert_eq!(r["sns"]["published"], true, "{r}");
+    let n = &env.published(1).await[0];
+    assert_eq!(
+        (n["version"].as_str(), n["source"].as_str()),
+        (Some("1.0"), Some("custom"))
+    );
+    assert_eq!(n["content"]["title"], "fa2: cannot analyze checkout-5xx");
+    let d = n["content"]["description"].as_str().unwrap();
+    assert!(
+        d.contains("the window is 2d 30m long, over max_window = 1d"),
+        "{d}"
+    );
+    // a startDate that is not a time: refused the same way, naming the field
+    let r = env
+        .lambda
+        .invoke(chatbot_payload("yesterday", "", json!("")))
+        .await
+        .unwrap();
+    assert_eq!(r["status"], "refused", "{r}");
+    let n = &env.published(1).await[0];
+    let d = n["content"]["description"].as_str().unwrap();
+    assert!(d.contains("startDate `yesterday` is not a time"), "{d}");
+    assert!(d.contains("startDate yesterday, endDate (empty)"), "{d}");
+}
+
 #[tokio::test]
 async fn a_failing_source_is_named_in_the_answer() {
     let env = start(&[sample(), PathBuf::from("/nonexistent/fa2-export")], &[]).await;

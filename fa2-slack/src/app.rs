@@ -16,14 +16,16 @@ use crate::form::{
     thread_form,
 };
 use crate::guard::{ChannelRateLimit, TtlSet};
-use crate::job::{AnalysisJob, RerunSpec, Trigger, ceil_minute, new_job_id};
+use crate::job::{AnalysisJob, RerunSpec, Trigger, new_job_id};
 use crate::texts::Texts;
 use crate::verify::RequestVerifier;
 use crate::web::SlackWeb;
-use chrono::{DateTime, DurationRound, TimeZone, Utc};
+use chrono::{DateTime, TimeZone, Utc};
 use chrono_tz::Tz;
 use fa2_core::config::Config;
 use fa2_core::request::Language;
+use fa2_core::time::{ceil_minute, floor_minute};
+use fa2_core::window::WindowPolicy;
 use http::{HeaderMap, StatusCode};
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
@@ -34,8 +36,6 @@ use std::time::{Duration, Instant};
 const DEDUP_TTL: Duration = Duration::from_secs(3600);
 /// How many are remembered at most.
 const DEDUP_CAPACITY: usize = 10_000;
-/// How far past the alarm the pre-filled window ends.
-const AFTER_ALARM: Duration = Duration::from_secs(600);
 
 /// The app's settings, from the `[slack]` section and the general ones.
 #[derive(Debug, Clone)]
@@ -52,6 +52,15 @@ pub struct AppSettings {
 }
 
 impl AppSettings {
+    /// The window limits, shared with every other entry.
+    pub fn policy(&self) -> WindowPolicy {
+        WindowPolicy {
+            max_window: self.max_window,
+            alarm_lookback: self.alarm_lookback,
+            ..WindowPolicy::default()
+        }
+    }
+
     pub fn from_config(c: &Config) -> Self {
         AppSettings {
             language: c.language,
@@ -350,24 +359,29 @@ impl SlackApp {
         })
     }
 
-    /// The form's pre-filled values for an alarm: from `alarm_lookback` before it went to
-    /// ALARM until a little after (never past the next minute).
+    /// The form's pre-filled values for an alarm: its alarm window (the policy's rule) around
+    /// the time in the message, or the post time. A window the policy refuses (a time far in
+    /// the future, a lookback wider than `max_window`) falls back to the last minutes: the
+    /// form is only a suggestion, and its submission is checked again.
     pub fn alarm_defaults(
         &self,
         hint: &AlarmHint,
         posted: Option<DateTime<Utc>>,
         now: DateTime<Utc>,
     ) -> FormDefaults {
-        let at = hint.time.or(posted).unwrap_or(now).min(now);
-        let lookback = chrono::Duration::from_std(self.settings.alarm_lookback)
-            .unwrap_or(chrono::Duration::minutes(15));
-        let after = chrono::Duration::from_std(AFTER_ALARM).unwrap_or_default();
-        let start = (at - lookback)
-            .duration_trunc(chrono::Duration::minutes(1))
-            .unwrap_or(at - lookback);
-        let end = (at + after)
-            .min(ceil_minute(now))
-            .max(start + chrono::Duration::minutes(1));
+        let policy = self.settings.policy();
+        let at = hint.time.or(posted).unwrap_or(now);
+        let (start, end) = policy
+            .alarm_window(at, now)
+            .or_else(|e| {
+                tracing::warn!("alarm window refused ({e}); the form shows the last minutes");
+                policy.since(
+                    ceil_minute(now),
+                    self.settings.alarm_lookback.min(policy.max_window),
+                    now,
+                )
+            })
+            .unwrap_or((floor_minute(now), ceil_minute(now)));
         FormDefaults {
             description: hint.description(),
             start,
@@ -454,7 +468,7 @@ impl SlackApp {
                 let tz: Tz = tz_name.parse().unwrap_or(self.settings.timezone);
                 let values = p.pointer("/state/values").cloned().unwrap_or(Value::Null);
                 let input =
-                    match read_form(&values, tz, self.settings.max_window, Utc::now(), &texts) {
+                    match read_form(&values, tz, &self.settings.policy(), Utc::now(), &texts) {
                         Ok(i) => i,
                         Err(errors) => {
                             let list: Vec<String> = errors.values().cloned().collect();
@@ -544,7 +558,7 @@ impl SlackApp {
             .pointer("/view/state/values")
             .cloned()
             .unwrap_or(Value::Null);
-        let input = match read_form(&values, tz, self.settings.max_window, Utc::now(), &texts) {
+        let input = match read_form(&values, tz, &self.settings.policy(), Utc::now(), &texts) {
             Ok(i) => i,
             Err(errors) => {
                 return Handled::json(json!({ "response_action": "errors", "errors": errors }));
@@ -601,12 +615,19 @@ impl SlackApp {
         if let Err(refusal) = self.admit(channel, user, &texts) {
             return ephemeral(refusal);
         }
-        let end = ceil_minute(Utc::now());
-        let window = chrono::Duration::from_std(self.settings.quick_window)
-            .unwrap_or(chrono::Duration::minutes(30));
+        let now = Utc::now();
+        let (start, end) =
+            match self
+                .settings
+                .policy()
+                .since(ceil_minute(now), self.settings.quick_window, now)
+            {
+                Ok(w) => w,
+                Err(e) => return ephemeral(format!("quick_window: {e}")),
+            };
         let input = FormInput {
             description: crate::mrkdwn::clip(text, crate::form::MAX_DESCRIPTION),
-            start: end - window,
+            start,
             end,
             language: self.settings.language,
         };
@@ -657,12 +678,15 @@ impl SlackApp {
                     Ok(Ok(Some(tz))) => tz.parse::<Tz>().unwrap_or(self.settings.timezone),
                     _ => self.settings.timezone,
                 };
-                let end = ceil_minute(Utc::now());
-                let window = chrono::Duration::from_std(self.settings.quick_window)
-                    .unwrap_or(chrono::Duration::minutes(30));
+                let now = Utc::now();
+                let policy = self.settings.policy();
+                let quick = self.settings.quick_window.min(policy.max_window);
+                let (start, end) = policy
+                    .since(ceil_minute(now), quick, now)
+                    .unwrap_or((floor_minute(now), ceil_minute(now)));
                 let defaults = FormDefaults {
                     description: String::new(),
-                    start: end - window,
+                    start,
                     end,
                     language: self.settings.language,
                     tz,
@@ -792,6 +816,20 @@ mod tests {
         assert_eq!(
             d.start,
             Utc.with_ymd_and_hms(2026, 11, 24, 9, 45, 0).unwrap()
+        );
+        // a time far in the future (a misread message) is refused by the policy: the form
+        // suggests the last alarm_lookback instead
+        let future = AlarmHint {
+            time: Some(Utc.with_ymd_and_hms(2100, 1, 1, 0, 0, 0).unwrap()),
+            ..AlarmHint::default()
+        };
+        let d = a.alarm_defaults(&future, None, now);
+        assert_eq!(
+            (d.start, d.end),
+            (
+                Utc.with_ymd_and_hms(2026, 11, 24, 9, 46, 0).unwrap(),
+                Utc.with_ymd_and_hms(2026, 11, 24, 10, 1, 0).unwrap()
+            )
         );
     }
 

@@ -9,11 +9,11 @@ use crate::texts::Texts;
 use chrono::{DateTime, LocalResult, NaiveDate, NaiveDateTime, NaiveTime, TimeZone, Utc};
 use chrono_tz::Tz;
 use fa2_core::request::Language;
+use fa2_core::window::{Bound, WindowError, WindowPolicy};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use slack_morphism::prelude::*;
 use std::collections::BTreeMap;
-use std::time::Duration;
 
 /// Modal callback id.
 pub const MODAL_CALLBACK: &str = "fa2_form";
@@ -208,12 +208,12 @@ fn field_str<'a>(values: &'a Value, block: &str, key: &str) -> Option<&'a str> {
         .filter(|s| !s.is_empty())
 }
 
-/// Reads and validates a submission's `state.values`, with times in `tz`. Errors are keyed by
-/// block id, in the form's language.
+/// Reads and validates a submission's `state.values`, with times in `tz`, against `policy`.
+/// Errors are keyed by block id, in the form's language.
 pub fn read_form(
     values: &Value,
     tz: Tz,
-    max_window: Duration,
+    policy: &WindowPolicy,
     now: DateTime<Utc>,
     texts: &Texts,
 ) -> Result<FormInput, BTreeMap<String, String>> {
@@ -247,17 +247,11 @@ pub fn read_form(
     };
     let start = when(BLOCK_START_DATE, BLOCK_START_TIME);
     let end = when(BLOCK_END_DATE, BLOCK_END_TIME);
-    if let (Some(s), Some(e)) = (start, end) {
-        if s >= e {
-            errors.insert(BLOCK_END_TIME.to_string(), texts.error_order());
-        } else if (e - s).to_std().unwrap_or_default() > max_window {
-            errors.insert(
-                BLOCK_END_DATE.to_string(),
-                texts.error_too_long(max_window.as_secs_f64() / 3600.0),
-            );
-        } else if s > now {
-            errors.insert(BLOCK_START_TIME.to_string(), texts.error_future());
-        }
+    if let (Some(s), Some(e)) = (start, end)
+        && let Err(error) = policy.check(s, e, now)
+    {
+        let (block, text) = field_error(&error, texts);
+        errors.insert(block.to_string(), text);
     }
     let language = field(values, BLOCK_LANGUAGE)
         .and_then(|f| f.pointer("/selected_option/value"))
@@ -278,11 +272,28 @@ pub fn read_form(
     }
 }
 
+/// The field a refused window is shown on, and the words, in the form's language.
+fn field_error(error: &WindowError, texts: &Texts) -> (&'static str, String) {
+    match error {
+        WindowError::NotBefore { .. } => (BLOCK_END_TIME, texts.error_order()),
+        WindowError::TooLong { max, .. } => (
+            BLOCK_END_DATE,
+            texts.error_too_long(&fa2_core::time::format_duration(*max)),
+        ),
+        WindowError::InFuture {
+            bound: Bound::End, ..
+        } => (BLOCK_END_TIME, texts.error_future_end()),
+        WindowError::InFuture { .. } => (BLOCK_START_TIME, texts.error_future()),
+        WindowError::OutOfRange(_) => (BLOCK_START_DATE, texts.error_out_of_range()),
+    }
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
     use serde_json::json;
+    use std::time::Duration;
 
     fn values(sd: &str, st: &str, ed: &str, et: &str, lang: &str) -> Value {
         json!({
@@ -299,10 +310,17 @@ mod tests {
         Utc.with_ymd_and_hms(2026, 11, 24, 12, 0, 0).unwrap()
     }
 
+    fn max(secs: u64) -> WindowPolicy {
+        WindowPolicy {
+            max_window: Duration::from_secs(secs),
+            ..WindowPolicy::default()
+        }
+    }
+
     #[test]
     fn local_times_convert_in_the_users_zone() {
         let t = Texts::new(Language::En);
-        let day = Duration::from_secs(86_400);
+        let day = &max(86_400);
         let v = values("2026-11-24", "18:30", "2026-11-24", "19:00", "ja");
         let tokyo = read_form(&v, chrono_tz::Asia::Tokyo, day, now(), &t).unwrap();
         assert_eq!(
@@ -326,13 +344,26 @@ mod tests {
     #[test]
     fn validation_errors_are_per_field() {
         let t = Texts::new(Language::Ja);
-        let hour = Duration::from_secs(3600);
+        let hour = &max(3600);
         let v = values("2026-11-24", "10:00", "2026-11-24", "09:00", "en");
         let e = read_form(&v, chrono_tz::UTC, hour, now(), &t).unwrap_err();
         assert_eq!(e[BLOCK_END_TIME], t.error_order());
         let v = values("2026-11-24", "08:00", "2026-11-24", "10:00", "en");
         let e = read_form(&v, chrono_tz::UTC, hour, now(), &t).unwrap_err();
-        assert!(e[BLOCK_END_DATE].contains("1 時間"));
+        assert_eq!(
+            e[BLOCK_END_DATE],
+            "期間が上限 max_window（1h）を超えています。"
+        );
+        let en = Texts::new(Language::En);
+        let e = read_form(&v, chrono_tz::UTC, hour, now(), &en).unwrap_err();
+        assert_eq!(
+            e[BLOCK_END_DATE],
+            "The window is longer than max_window (1h)."
+        );
+        // an end past now is refused on the end, a start past now on the start
+        let v = values("2026-11-24", "11:30", "2026-11-24", "12:30", "en");
+        let e = read_form(&v, chrono_tz::UTC, hour, now(), &t).unwrap_err();
+        assert_eq!(e[BLOCK_END_TIME], t.error_future_end());
         let v = values("2026-11-25", "08:00", "2026-11-25", "09:00", "en");
         assert!(
             read_form(&v, chrono_tz::UTC, hour, now(), &t)

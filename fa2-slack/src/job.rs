@@ -8,11 +8,12 @@ use crate::answer::{answer_blocks, buttons, fallback_text, split_messages};
 use crate::mrkdwn::{clip, escape};
 use crate::texts::Texts;
 use crate::web::SlackWeb;
-use chrono::{DateTime, DurationRound, Utc};
+use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 use fa2_core::analyze::{Analyzed, Analyzer, Progress, ProgressFn};
 use fa2_core::report::{Report, render_markdown};
-use fa2_core::request::{AnalysisRequest, Language, Window};
+use fa2_core::request::{AnalysisRequest, Language};
+use fa2_core::window::WindowPolicy;
 use serde::{Deserialize, Serialize};
 use slack_morphism::prelude::*;
 use std::sync::Arc;
@@ -86,10 +87,12 @@ impl RerunSpec {
     /// The widened window: the end stays, the start moves back by the window's length (an
     /// incident usually begins before it is noticed), capped at `max_window`.
     pub fn widened(&self, max_window: Duration) -> (DateTime<Utc>, DateTime<Utc>) {
+        // The spec comes back from Slack: checked, and the job's policy check has the last word.
         let width = self.end - self.start;
-        let max = chrono::Duration::from_std(max_window).unwrap_or(width * 2);
-        let wider = (width * 2).min(max);
-        (self.end - wider, self.end)
+        let wider = width.checked_mul(2).unwrap_or(width);
+        let wider = chrono::Duration::from_std(max_window).map_or(wider, |max| wider.min(max));
+        let start = self.end.checked_sub_signed(wider).unwrap_or(self.start);
+        (start, self.end)
     }
 
     /// Serialized within Slack's 2,000-character button value.
@@ -129,6 +132,8 @@ pub struct JobRunner {
     pub baseline: Duration,
     /// The system's architecture in a sentence (config `architecture`), for the prompt.
     pub architecture: String,
+    /// The window limits every job is checked against.
+    pub policy: WindowPolicy,
 }
 
 impl std::fmt::Debug for JobRunner {
@@ -137,32 +142,33 @@ impl std::fmt::Debug for JobRunner {
     }
 }
 
-/// The request for `description` over `start..end`, with the baseline just before it.
-pub fn analysis_request(
-    description: &str,
-    start: DateTime<Utc>,
-    end: DateTime<Utc>,
-    language: Language,
-    baseline: Duration,
-    architecture: &str,
-) -> Result<AnalysisRequest, String> {
-    let window = Window::with_baseline(start, end, baseline).map_err(|e| e.to_string())?;
-    Ok(AnalysisRequest {
-        description: description.to_string(),
-        window,
-        language,
-        architecture: architecture.to_string(),
-    })
+/// What an analysis is asked about, besides its window.
+#[derive(Debug, Clone, Copy)]
+pub struct RequestParts<'a> {
+    pub description: &'a str,
+    pub language: Language,
+    pub baseline: Duration,
+    pub architecture: &'a str,
 }
 
-/// `t` rounded up to the next whole minute (unchanged if it is one).
-pub fn ceil_minute(t: DateTime<Utc>) -> DateTime<Utc> {
-    let floor = t.duration_trunc(chrono::Duration::minutes(1)).unwrap_or(t);
-    if floor == t {
-        t
-    } else {
-        floor + chrono::Duration::minutes(1)
-    }
+/// The request for `start..end` once `policy` accepts it, with the baseline just before it.
+/// Every job goes through here, so a window refused anywhere is refused in the job too.
+pub fn analysis_request(
+    parts: RequestParts<'_>,
+    start: DateTime<Utc>,
+    end: DateTime<Utc>,
+    policy: &WindowPolicy,
+    now: DateTime<Utc>,
+) -> Result<AnalysisRequest, String> {
+    let window = policy
+        .window(start, end, parts.baseline, now)
+        .map_err(|e| e.to_string())?;
+    Ok(AnalysisRequest {
+        description: parts.description.to_string(),
+        window,
+        language: parts.language,
+        architecture: parts.architecture.to_string(),
+    })
 }
 
 /// The window as people read it, in the job's zone.
@@ -332,14 +338,13 @@ impl JobRunner {
     }
 
     async fn analyze(&self, job: &AnalysisJob, progress: ProgressFn) -> Result<Analyzed, String> {
-        let request = analysis_request(
-            &job.description,
-            job.start,
-            job.end,
-            job.language,
-            self.baseline,
-            &self.architecture,
-        )?;
+        let parts = RequestParts {
+            description: &job.description,
+            language: job.language,
+            baseline: self.baseline,
+            architecture: &self.architecture,
+        };
+        let request = analysis_request(parts, job.start, job.end, &self.policy, Utc::now())?;
         self.analyzer
             .run(&request, progress)
             .await

@@ -70,6 +70,7 @@ impl Service {
             analyzer,
             baseline: config.baseline.0,
             architecture: config.architecture.clone(),
+            policy: fa2_core::window::WindowPolicy::from_config(config),
         });
         let dispatcher = TaskDispatcher::new(runner, config.slack.max_concurrent);
         let app = Arc::new(SlackApp::new(

@@ -92,10 +92,11 @@ impl Texts {
             "開始は終了より前にしてください。",
         )
     }
-    pub fn error_too_long(&self, max_hours: f64) -> String {
+    /// Names the setting, so the person can ask an operator to raise it.
+    pub fn error_too_long(&self, max: &str) -> String {
         match self.lang {
-            Language::En => format!("The window is longer than the maximum of {max_hours:.0} h."),
-            Language::Ja => format!("期間が上限の {max_hours:.0} 時間を超えています。"),
+            Language::En => format!("The window is longer than max_window ({max})."),
+            Language::Ja => format!("期間が上限 max_window（{max}）を超えています。"),
         }
     }
     pub fn error_nonexistent_time(&self, tz: &str) -> String {
@@ -111,6 +112,15 @@ impl Texts {
             "The start is in the future.",
             "開始が未来の時刻になっています。",
         )
+    }
+    pub fn error_future_end(&self) -> String {
+        self.pick(
+            "The end is in the future: there is no telemetry yet.",
+            "終了が未来の時刻になっています（まだテレメトリがありません）。",
+        )
+    }
+    pub fn error_out_of_range(&self) -> String {
+        self.pick("This date is out of range.", "この日付は範囲外です。")
     }
     pub fn form_errors(&self, errors: &str) -> String {
         match self.lang {

@@ -548,7 +548,7 @@ async fn slash_command_with_text_analyzes_now_and_without_text_opens_the_modal()
     assert!(view.to_string().contains("\"timezone\":\"Europe/Paris\""));
     let metadata = view["private_metadata"].as_str().unwrap().to_string();
     // a submission with the end before the start gets inline errors
-    let submission = |end_time: &str| {
+    let submission = |end_date: &str, end_time: &str| {
         json!({
             "type": "view_submission",
             "team": {"id": "T0TEAM", "domain": "example"},
@@ -561,14 +561,14 @@ async fn slash_command_with_text_analyzes_now_and_without_text_opens_the_modal()
                 "state": {"values": {
                     "fa2_start_date": {"value": {"type": "datepicker", "selected_date": "2024-09-10"}},
                     "fa2_start_time": {"value": {"type": "timepicker", "selected_time": "16:05"}},
-                    "fa2_end_date": {"value": {"type": "datepicker", "selected_date": "2024-09-10"}},
+                    "fa2_end_date": {"value": {"type": "datepicker", "selected_date": end_date}},
                     "fa2_end_time": {"value": {"type": "timepicker", "selected_time": end_time}},
                     "fa2_lang": {"value": {"type": "static_select", "selected_option": {"text": {"type": "plain_text", "text": "English"}, "value": "en"}}}
                 }}
             }
         })
     };
-    let r = h.interaction(submission("15:00")).await;
+    let r = h.interaction(submission("2024-09-10", "15:00")).await;
     assert_eq!(r.status, 200);
     let v: Value = serde_json::from_str(&r.body).unwrap();
     assert_eq!(v["response_action"], "errors");
@@ -576,8 +576,16 @@ async fn slash_command_with_text_analyzes_now_and_without_text_opens_the_modal()
         v["errors"]["fa2_end_time"],
         "The start must be before the end."
     );
+    // over max_window (24h by default): the shared policy's refusal, on the end date
+    let r = h.interaction(submission("2024-09-12", "16:05")).await;
+    let v: Value = serde_json::from_str(&r.body).unwrap();
+    assert_eq!(v["response_action"], "errors");
+    assert_eq!(
+        v["errors"]["fa2_end_date"],
+        "The window is longer than max_window (1d)."
+    );
     // 16:05–16:35 in Paris (UTC+2 in September) is the incident window
-    let r = h.interaction(submission("16:35")).await;
+    let r = h.interaction(submission("2024-09-10", "16:35")).await;
     assert_eq!(r.status, 200);
     assert!(
         r.body.is_empty(),

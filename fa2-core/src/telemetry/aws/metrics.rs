@@ -9,9 +9,10 @@
 //!   when reading stopped), `InternalError` or `Forbidden`, and the API's messages, are
 //!   reported in the statuses.
 //! - **Alarms**: [`alarm_incident`] turns an alarm into an incident window: the last transition
-//!   to `ALARM` in the alarm's history (`DescribeAlarmHistory`), minus a lookback, up to the
-//!   transition back to `OK` (or now), with the alarm's description, state reason and metric
-//!   (`DescribeAlarms`) so the metric can be added as evidence.
+//!   to `ALARM` in the alarm's history (`DescribeAlarmHistory`) gets the alarm window of
+//!   [`crate::window::WindowPolicy`] (the lookback before and after it, up to now), with the
+//!   alarm's description, state reason and metric (`DescribeAlarms`) so the metric can be
+//!   added as evidence; the transition back to `OK`, if any, is told in the description.
 //!
 //! - **Periods**: CloudWatch keeps 60-second points 15 days, 5-minute points 63 days and
 //!   1-hour points 455 days (sub-minute points 3 hours), and `GetMetricData` answers a finer
@@ -40,7 +41,6 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use serde_json::{Value, json};
 use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write as _;
-use std::time::Duration;
 
 /// The name of this source in reports.
 pub const SOURCE_NAME: &str = "cloudwatch-metrics";
@@ -721,9 +721,9 @@ pub struct AlarmIncident {
     pub alarm_name: String,
     /// The alarm's state reason at its transition to ALARM, and its description.
     pub description: String,
-    /// The transition to ALARM minus the lookback.
+    /// The alarm window's start: the transition to ALARM minus the lookback.
     pub start: DateTime<Utc>,
-    /// The transition back to OK, or `now` if there was none.
+    /// The alarm window's end: the lookback after the transition, or now if that is earlier.
     pub end: DateTime<Utc>,
     /// The last transition to ALARM.
     pub went_to_alarm_at: DateTime<Utc>,
@@ -925,6 +925,7 @@ async fn scan_history(client: &Client, name: &str) -> Result<TransitionScan, Sou
 fn incident_description(
     name: &str,
     at: DateTime<Utc>,
+    back: Option<DateTime<Utc>>,
     reason: &str,
     alarm_description: &str,
 ) -> String {
@@ -932,21 +933,24 @@ fn incident_description(
     if !reason.trim().is_empty() {
         let _ = write!(d, ": {}", reason.trim());
     }
+    if let Some(back) = back {
+        let _ = write!(d, "\nBack to OK at {}", iso(back));
+    }
     if !alarm_description.trim().is_empty() {
         let _ = write!(d, "\nAlarm description: {}", alarm_description.trim());
     }
     d
 }
 
-/// The incident window of an alarm: its last transition to ALARM minus `lookback`, to its
-/// transition back to OK (or `now`). The alarm's description and metric come from
+/// The incident window of an alarm: the alarm window (`policy`) of its last transition to
+/// ALARM. The alarm's description and metric come from
 /// `DescribeAlarms`, the transitions from `DescribeAlarmHistory` (30 days are kept). When the
 /// history holds no transition but the alarm is in ALARM now (for longer than the history
 /// goes back), its state transition time is used.
 pub async fn alarm_incident(
     cfg: &aws_config::SdkConfig,
     alarm_name: &str,
-    lookback: Duration,
+    policy: &crate::window::WindowPolicy,
     now: DateTime<Utc>,
 ) -> Result<AlarmIncident, SourceError> {
     let client = Client::new(cfg);
@@ -974,14 +978,16 @@ pub async fn alarm_incident(
             }
         },
     };
-    let lookback = chrono::Duration::from_std(lookback).map_err(|_| {
-        SourceError::Unavailable(format!("alarm lookback {lookback:?} is too long"))
+    let (start, end) = policy.alarm_window(went, now).map_err(|e| {
+        SourceError::Unavailable(format!(
+            "CloudWatch alarm `{name}` went to ALARM at {}, but its window is refused: {e}",
+            iso(went)
+        ))
     })?;
-    let end = back.unwrap_or(now).max(went);
     Ok(AlarmIncident {
         alarm_name: name.to_string(),
-        description: incident_description(name, went, &reason, &info.description),
-        start: went - lookback,
+        description: incident_description(name, went, back, &reason, &info.description),
+        start,
         end,
         went_to_alarm_at: went,
         back_to_ok_at: back,
