@@ -58,8 +58,9 @@ pub struct Config {
     pub prompt_dir: Option<PathBuf>,
     /// AWS region for the sources and Bedrock (default: the standard aws-config chain).
     pub region: String,
-    /// With `fa2 analyze --alarm`: how long before the alarm's transition to ALARM the
-    /// incident window starts.
+    /// The alarm window of every entry (`fa2 analyze --alarm`, the Slack alarm form, Lambda's
+    /// alarm events and custom action): from this long before the alarm's transition to ALARM
+    /// to this long after it, or now if earlier ([`crate::window::WindowPolicy::alarm_window`]).
     pub alarm_lookback: HumanDuration,
     pub llm: LlmConfig,
     pub sources: SourcesConfig,
