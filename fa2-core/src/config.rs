@@ -135,10 +135,31 @@ pub struct SourcesConfig {
     pub metrics: Option<MetricsConfig>,
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct FilesConfig {
     pub paths: Vec<PathBuf>,
+    /// Bytes kept of one line (plain and ALB logs) or one JSON string; the rest is cut,
+    /// counted and never held in memory.
+    pub max_line_bytes: usize,
+}
+
+impl Default for FilesConfig {
+    fn default() -> Self {
+        FilesConfig {
+            paths: Vec::new(),
+            max_line_bytes: crate::telemetry::files::FilesOptions::default().max_line_bytes,
+        }
+    }
+}
+
+impl FilesConfig {
+    /// The files source's reading limits.
+    pub fn options(&self) -> crate::telemetry::files::FilesOptions {
+        crate::telemetry::files::FilesOptions {
+            max_line_bytes: self.max_line_bytes,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -442,12 +463,20 @@ impl Config {
                 self.llm.response_format
             ));
         }
-        if let Some(f) = &self.sources.files
-            && f.paths.is_empty()
-        {
-            return Err(
-                "sources.files.paths is empty: list the files or directories to read".into(),
-            );
+        if let Some(f) = &self.sources.files {
+            if f.paths.is_empty() {
+                return Err(
+                    "sources.files.paths is empty: list the files or directories to read".into(),
+                );
+            }
+            let min = crate::telemetry::files::MIN_LINE_BYTES;
+            if f.max_line_bytes < min {
+                return Err(format!(
+                    "sources.files.max_line_bytes = {} is too small: use at least {min} (default {})",
+                    f.max_line_bytes,
+                    crate::telemetry::files::FilesOptions::default().max_line_bytes
+                ));
+            }
         }
         if let Some(dir) = &self.prompt_dir
             && !dir.is_dir()

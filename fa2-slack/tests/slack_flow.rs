@@ -51,6 +51,7 @@ async fn harness_with(
     let mut config = Config::default();
     config.sources.files = Some(FilesConfig {
         paths: vec![sample()],
+        ..FilesConfig::default()
     });
     config.timezone = "Asia/Tokyo".into();
     config.slack.signing_secret = SECRET.into();
@@ -654,6 +655,7 @@ async fn failures_are_reported_in_the_thread() {
     let h = harness(|c| {
         c.sources.files = Some(FilesConfig {
             paths: vec![sample(), PathBuf::from("/nonexistent/fa2-export")],
+            ..FilesConfig::default()
         });
     })
     .await;

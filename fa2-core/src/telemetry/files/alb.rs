@@ -1,6 +1,7 @@
 //! ALB access logs in the documented space-separated format with quoted fields, as delivered
 //! to S3 (one entry per line, any number of trailing fields).
 
+use super::losses::Loss;
 use super::{FileCtx, FileError};
 use crate::record::{AlbAccessLog, Record};
 use std::io::BufRead;
@@ -108,17 +109,12 @@ pub(crate) fn parse_entry(line: &str) -> Option<AlbAccessLog> {
 }
 
 pub(crate) fn read_alb_log(
-    mut reader: Box<dyn BufRead + Send>,
+    reader: Box<dyn BufRead + Send>,
     ctx: &mut FileCtx<'_>,
 ) -> Result<(), FileError> {
+    let mut lines = ctx.lines(reader);
     let mut buf = Vec::with_capacity(1024);
-    let mut bad = 0u64;
-    let mut first_bad: Option<String> = None;
-    loop {
-        buf.clear();
-        if reader.read_until(b'\n', &mut buf)? == 0 {
-            break;
-        }
+    while lines.next_into(&mut buf)? {
         while matches!(buf.last(), Some(b'\n' | b'\r')) {
             buf.pop();
         }
@@ -129,18 +125,11 @@ pub(crate) fn read_alb_log(
         match parse_entry(&line) {
             Some(entry) => ctx.emit(Record::Alb(Box::new(entry)))?,
             None => {
-                bad += 1;
-                if first_bad.is_none() {
-                    first_bad = Some(line.chars().take(80).collect());
-                }
+                ctx.lose(Loss::NotAlb, 1);
+                ctx.losses
+                    .sample(Loss::NotAlb, || line.chars().take(80).collect());
             }
         }
-    }
-    if bad > 0 {
-        ctx.note(format!(
-            "{bad} lines are not ALB access log entries and were ignored (first: `{}`)",
-            first_bad.unwrap_or_default()
-        ));
     }
     Ok(())
 }

@@ -2,6 +2,7 @@
 //! lookup-events` output (whose `CloudTrailEvent` is the full event as a JSON string).
 
 use super::json_stream::for_each_element;
+use super::losses::Loss;
 use super::{FileCtx, FileError};
 use crate::record::{AuditEvent, Record};
 use serde_json::Value;
@@ -160,36 +161,29 @@ pub(crate) fn read_records(
     reader: Box<dyn BufRead + Send>,
     ctx: &mut FileCtx<'_>,
 ) -> Result<(), FileError> {
-    let mut bad = 0u64;
+    let reader = ctx.json(reader);
     for_each_element(reader, "Records", |v: Value| {
         let ev = audit_event(&v);
         if ev.time.is_none() {
-            bad += 1;
+            ctx.lose(Loss::NoEventTime, 1);
         }
         ctx.emit(Record::Audit(Box::new(ev)))
-    })?;
-    if bad > 0 {
-        ctx.note(format!("{bad} events have no valid eventTime"));
-    }
-    Ok(())
+    })
 }
 
 pub(crate) fn read_lookup_events(
     reader: Box<dyn BufRead + Send>,
     ctx: &mut FileCtx<'_>,
 ) -> Result<(), FileError> {
-    let mut bad_inner = 0u64;
+    let reader = ctx.json(reader);
     for_each_element(reader, "Events", |v: Value| {
         let inner = v
             .get("CloudTrailEvent")
             .and_then(Value::as_str)
-            .and_then(|text| match serde_json::from_str::<Value>(text) {
-                Ok(x) => Some(x),
-                Err(_) => {
-                    bad_inner += 1;
-                    None
-                }
-            });
+            .and_then(|text| serde_json::from_str::<Value>(text).ok());
+        if inner.is_none() && v.get("CloudTrailEvent").is_some_and(Value::is_string) {
+            ctx.lose(Loss::BadCloudTrailEvent, 1);
+        }
         let mut ev = inner.as_ref().map(audit_event).unwrap_or_default();
         if ev.event_name.is_empty() {
             ev.event_name = s(&v, "EventName");
@@ -227,13 +221,7 @@ pub(crate) fn read_lookup_events(
             }
         }
         ctx.emit(Record::Audit(Box::new(ev)))
-    })?;
-    if bad_inner > 0 {
-        ctx.note(format!(
-            "{bad_inner} events had a CloudTrailEvent that is not valid JSON; their summary fields were used"
-        ));
-    }
-    Ok(())
+    })
 }
 
 #[cfg(test)]
