@@ -90,6 +90,7 @@ pub(crate) fn path_pattern(path: &str) -> String {
 /// is all digits, 8 or more hex digits and dashes, or 16 or more characters with a digit,
 /// becomes `{id}`. The two must change together; the Athena tests run both on the same rows.
 /// (Lengths count characters in SQL and bytes here; they differ only for non-ASCII segments.)
+#[cfg(feature = "aws")]
 pub(crate) fn path_pattern_sql(path: &str) -> String {
     format!(
         "array_join(transform(split({path}, '/'), s -> CASE WHEN regexp_like(s, '^[0-9]+$') \

@@ -22,6 +22,7 @@ use crate::telemetry::{Locator, Origin, OriginId};
 use chrono::{DateTime, Utc};
 use std::collections::BTreeMap;
 
+#[cfg(feature = "aws")]
 pub(crate) use alb::path_pattern_sql;
 pub use logs::{LogLevel, MinedMessage, mining_text};
 
