@@ -27,7 +27,12 @@ use std::time::{Duration, Instant};
 
 /// Records per batch sent to the distiller.
 const BATCH: usize = 2048;
-/// Batches in flight (the channel bound).
+/// Bytes of records per batch (by [`Record::approx_bytes`]): a batch is sent when it holds
+/// [`BATCH`] records or this many bytes, whichever comes first, so that records of a megabyte
+/// each (a line at `max_line_bytes`) cannot make the batches in flight gigabytes.
+const BATCH_BYTES: usize = 4 << 20;
+/// Batches in flight (the channel bound): with [`BATCH_BYTES`], at most about
+/// `IN_FLIGHT * (BATCH_BYTES + one record)` bytes wait for the distiller per sink.
 const IN_FLIGHT: usize = 8;
 
 /// What the pipeline reports while it runs.
@@ -104,6 +109,8 @@ struct ChannelSink {
     tx: SyncSender<Msg>,
     next_id: Arc<AtomicU32>,
     batch: Vec<(OriginId, Record)>,
+    /// Approximate bytes held by `batch`.
+    batch_bytes: usize,
     records: u64,
 }
 
@@ -113,6 +120,7 @@ impl ChannelSink {
             return Ok(());
         }
         let batch = std::mem::replace(&mut self.batch, Vec::with_capacity(BATCH));
+        self.batch_bytes = 0;
         self.tx
             .send(Msg::Batch(batch))
             .map_err(|_| SourceError::SinkClosed)
@@ -130,8 +138,9 @@ impl RecordSink for ChannelSink {
 
     fn accept(&mut self, origin: OriginId, record: Record) -> Result<(), SourceError> {
         self.records += record.count();
+        self.batch_bytes += record.approx_bytes();
         self.batch.push((origin, record));
-        if self.batch.len() >= BATCH {
+        if self.batch.len() >= BATCH || self.batch_bytes >= BATCH_BYTES {
             self.flush()?;
         }
         Ok(())
@@ -204,6 +213,7 @@ impl Analyzer {
                 tx: tx.clone(),
                 next_id: next_id.clone(),
                 batch: Vec::with_capacity(BATCH),
+                batch_bytes: 0,
                 records: 0,
             };
             let progress = progress.clone();
