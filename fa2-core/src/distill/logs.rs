@@ -30,6 +30,11 @@ const MAX_EXCEPTION_BYTES: usize = 160;
 pub(crate) const TEMPLATE_BYTES: usize = 1024;
 /// Bytes kept of a log group name (CloudWatch allows 512 characters).
 const GROUP_NAME_BYTES: usize = 512;
+/// Templates mined over all log groups together: each costs up to a few tens of KB (its
+/// tokens, the values of its first wildcards, its timeline and samples), and the per-group
+/// cap times the number of groups would be half a million of them. Once the budget is spent
+/// every group's new kinds of messages go to its "other messages" bucket, counted.
+const MAX_TOTAL_TEMPLATES: usize = 10_000;
 
 /// Log level as written in the message (or inferred).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -260,6 +265,8 @@ pub(crate) struct LogAggregator {
     index: HashMap<Arc<str>, usize>,
     max_groups: usize,
     miner_config: MinerConfig,
+    /// Templates mined so far over all groups (at most [`MAX_TOTAL_TEMPLATES`] and a few).
+    mined: usize,
 }
 
 /// Name of the shared bucket for groups beyond the cap.
@@ -276,6 +283,7 @@ impl LogAggregator {
                 max_templates: config.max_templates_per_group,
                 ..MinerConfig::default()
             },
+            mined: 0,
         }
     }
 
@@ -357,7 +365,24 @@ impl LogAggregator {
         let gi = self.group_index(&ev.group);
         let g = &mut self.groups[gi];
         let mined = mining_text(&ev.message);
+        let before = g.miner.len();
         let id = g.miner.add(&mined.text);
+        if g.miner.len() > before {
+            self.mined += 1;
+            if self.mined == MAX_TOTAL_TEMPLATES {
+                // the budget is spent: every miner keeps what it has, new groups get none
+                for g in self.groups.iter_mut() {
+                    let n = g
+                        .miner
+                        .templates()
+                        .filter(|t| t.id != OTHER_TEMPLATE_ID)
+                        .count();
+                    g.miner.set_max_templates(n);
+                }
+                self.miner_config.max_templates = 0;
+            }
+        }
+        let g = &mut self.groups[gi];
         let st = g.stats.entry(id).or_insert_with(|| TemplateStats {
             counts: PhaseCounts::new(&ctx.timeline),
             levels: [0; 7],
@@ -823,6 +848,51 @@ mod tests {
             assert!(e.detail.as_ref().unwrap().len() < 4096);
             assert!(e.reproduce.len() < 4096);
         }
+    }
+
+    #[test]
+    fn templates_of_all_groups_share_one_budget() {
+        use crate::distill::{DistillConfig, Distiller};
+        use crate::record::{LogEvent, Record};
+        let s = crate::time::parse_timestamp("2024-08-16T11:00:00Z").unwrap();
+        let w = crate::request::Window::with_baseline(
+            s,
+            s + chrono::Duration::minutes(30),
+            std::time::Duration::from_secs(3600),
+        )
+        .unwrap();
+        let word = |k: usize| -> String {
+            (0..4)
+                .map(|j| char::from(b'a' + ((k / 26usize.pow(j)) % 26) as u8))
+                .collect()
+        };
+        let mut d = Distiller::new(w, DistillConfig::default());
+        // 60 groups × 200 kinds of message: more kinds than the budget
+        for g in 0..60 {
+            let group: Arc<str> = Arc::from(format!("/app/{}", word(g)));
+            for k in 0..200 {
+                d.accept(
+                    0,
+                    Record::Log(LogEvent {
+                        ts: s + chrono::Duration::seconds(k as i64),
+                        group: group.clone(),
+                        stream: None,
+                        message: format!("{} request failed", word(k * 60 + g)),
+                    }),
+                );
+            }
+        }
+        let out = d.finish(&crate::redact::Redactor::builtin());
+        let n = out.stats.log_templates as usize;
+        assert!(
+            (MAX_TOTAL_TEMPLATES..=MAX_TOTAL_TEMPLATES + 60).contains(&n),
+            "{n} templates"
+        );
+        assert_eq!(
+            out.stats.records_in_incident,
+            60 * 200,
+            "every event counted"
+        );
     }
 
     #[test]
