@@ -467,7 +467,7 @@ impl Distiller {
             }
         };
         if let Record::Metric(m) = record {
-            self.metrics.add(origin, m);
+            self.metrics.add(origin, m, &self.window);
             return;
         }
         let Some((phase, ts)) = self.count_phase(ts) else {
