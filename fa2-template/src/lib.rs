@@ -1040,7 +1040,12 @@ mod tests {
         let b = m.add(&line(2));
         assert_eq!(a, b);
         let t = m.template(a).unwrap();
-        assert_eq!(t.tokens().filter(|t| t.contains("<*>")).count(), 100, "{}", t.text());
+        assert_eq!(
+            t.tokens().filter(|t| t.contains("<*>")).count(),
+            100,
+            "{}",
+            t.text()
+        );
         let vars = t.variables();
         assert_eq!(vars.len(), 3);
         assert_eq!(vars[0].token_index, 2);
