@@ -2,8 +2,8 @@
 //! distiller thread through a bounded channel) → distill → pack the prompt → ask the LLM
 //! (offline fallback) → report.
 //!
-//! Invariants: memory is bounded by the channel (a few batches) plus the distiller's
-//! aggregates; a failing or slow source becomes an `error` status and never stops the others;
+//! Invariants: memory is bounded by the channel (a few batches, each bounded in records and
+//! in bytes) plus the distiller's aggregates (bounded in bytes too); a failing or slow source becomes an `error` status and never stops the others;
 //! an LLM failure becomes `llm.error` with the offline analyzer's answer.
 
 use crate::distill::{DistillConfig, Distiller};
