@@ -496,6 +496,36 @@ mod tests {
     use crate::telemetry::{FileFormat, Locator, Reproduction};
     use async_trait::async_trait;
 
+    #[test]
+    fn batches_of_big_records_are_sent_by_bytes() {
+        let (tx, rx) = std::sync::mpsc::sync_channel::<Msg>(IN_FLIGHT);
+        let mut sink = ChannelSink {
+            tx,
+            next_id: Arc::new(AtomicU32::new(0)),
+            batch: Vec::new(),
+            batch_bytes: 0,
+            records: 0,
+        };
+        let ts = chrono::DateTime::from_timestamp(1_723_807_140, 0).unwrap_or_default();
+        let big = "x".repeat(1 << 20);
+        for _ in 0..10 {
+            let ev = LogEvent {
+                ts,
+                group: Arc::from("g"),
+                stream: None,
+                message: big.clone(),
+            };
+            sink.accept(0, Record::Log(ev)).expect("accept");
+        }
+        let mut sizes = Vec::new();
+        while let Ok(Msg::Batch(b)) = rx.try_recv() {
+            sizes.push(b.len());
+        }
+        // 4 MiB of 1 MiB records: a batch of 4, not of 2,048
+        assert_eq!(sizes, vec![4, 4]);
+        assert_eq!(sink.batch.len(), 2);
+    }
+
     /// A backend that answers with a fixed result and checks the request it gets.
     struct ScriptedBackend {
         name: &'static str,
