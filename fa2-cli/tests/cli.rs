@@ -958,3 +958,109 @@ fn long_lines_padding_and_bad_bytes_cost_only_themselves() {
         .sum();
     assert_eq!(counts, 6, "every line, the cut one once");
 }
+
+/// What a report keeps of huge records is capped in bytes, whatever the records hold: samples
+/// (2 KiB, cut marked with `…`), titles, details. (The memory bound itself is measured by
+/// hand with `/usr/bin/time -v` on larger inputs, not asserted in a test.)
+#[test]
+fn huge_records_keep_capped_samples_in_the_report() {
+    let dir = tempfile::tempdir().expect("tmp");
+    // 200 log lines of 256 KB of pseudo-random words (some in Japanese: 1,200 characters of
+    // them are more than 2 KiB), so that templates vary
+    let mut seed: u64 = 0x2545_f491_4f6c_dd1d;
+    let mut word = || {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        match seed % 4 {
+            0 => format!("{:x}", seed >> 16),
+            1 => format!("order{}", seed % 1000),
+            2 => ["カート", "再試行", "注文失敗", "キャッシュ", "queue"][(seed >> 8) as usize % 5]
+                .to_string(),
+            _ => format!("user{}", seed % 50),
+        }
+    };
+    let mut log = String::with_capacity(200 * (256 << 10) + 200 * 64);
+    for i in 0..200i64 {
+        log.push_str(&format!("{} ERROR", ts(START + 60 + i)));
+        let end = log.len() + (256 << 10);
+        while log.len() < end {
+            log.push(' ');
+            log.push_str(&word());
+        }
+        log.push('\n');
+    }
+    std::fs::write(dir.path().join("app.log"), &log).expect("write");
+    drop(log);
+    // ALB entries with 2,000 trailing fields and a 100 KB error reason
+    let fields = vec!["f"; 2000].join(" ");
+    let reason = "R".repeat(100_000);
+    let alb: String = (0..50)
+        .map(|i| {
+            format!(
+                "https {} app/lb/50dc 192.168.131.39:2817 10.0.0.1:80 0.000 0.001 0.000 502 502 34 366 \"GET https://shop.example.com:443/api/orders/{i} HTTP/1.1\" \"curl/7.46.0\" - - arn:aws:elasticloadbalancing:us-east-2:123456789012:targetgroup/orders-tg/73e2d6bc24d8a067 \"Root=1-58337262-36d228ad5d99923122bbe354\" \"-\" \"-\" 0 {} \"forward\" \"-\" \"{reason}\" \"10.0.0.1:80\" \"502\" \"-\" \"-\" {fields}\n",
+                ts(START + 120 + i),
+                ts(START + 120 + i)
+            )
+        })
+        .collect();
+    std::fs::write(dir.path().join("alb.log"), alb).expect("write");
+    // CloudTrail records with 256 KB of requestParameters and a long error message
+    let trail: Vec<serde_json::Value> = (0..20)
+        .map(|i| {
+            serde_json::json!({
+                "eventTime": ts(START + 30 + i),
+                "eventSource": "dynamodb.amazonaws.com",
+                "eventName": "UpdateTable",
+                "awsRegion": "us-east-1",
+                "sourceIPAddress": "198.51.100.7",
+                "userAgent": "aws-cli/2.15",
+                "userIdentity": {"type": "IAMUser", "userName": "ops"},
+                "requestParameters": {"tableName": "orders", "blob": "p".repeat(256 << 10)},
+                "errorCode": if i % 2 == 0 { "AccessDenied" } else { "" },
+                "errorMessage": "m".repeat(100_000),
+                "readOnly": false,
+                "eventID": format!("id-{i}"),
+            })
+        })
+        .collect();
+    std::fs::write(
+        dir.path().join("trail.json"),
+        serde_json::json!({ "Records": trail }).to_string(),
+    )
+    .expect("write");
+
+    let (out, report) = analyze_json(dir.path());
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(records(&report), 200 + 50 + 20);
+    let evidence = report["evidence"].as_array().expect("evidence");
+    let kinds: std::collections::BTreeSet<&str> =
+        evidence.iter().filter_map(|e| e["kind"].as_str()).collect();
+    assert!(
+        kinds.len() >= 3,
+        "logs, ALB and CloudTrail evidence: {kinds:?}"
+    );
+    let mut cut = 0;
+    for e in evidence {
+        for s in e["samples"].as_array().expect("samples") {
+            let s = s.as_str().expect("sample");
+            assert!(
+                s.len() <= 2048 + 3,
+                "{} bytes: {}",
+                s.len(),
+                s.chars().take(40).collect::<String>()
+            );
+            cut += usize::from(s.ends_with('…'));
+        }
+        let title = e["title"].as_str().expect("title");
+        assert!(title.len() <= 2048, "title of {} bytes", title.len());
+        let detail = e["detail"].as_str().unwrap_or_default();
+        assert!(detail.len() <= 4096, "detail of {} bytes", detail.len());
+    }
+    assert!(cut > 0, "a cut sample says so");
+}

@@ -9,6 +9,11 @@ use std::io::BufRead;
 const TYPES: &[&str] = &["http", "https", "h2", "grpcs", "ws", "wss"];
 /// Fields up to and including `request` must be present for an entry to be usable.
 const MIN_FIELDS: usize = 13;
+/// Trailing fields kept after the documented ones (ALB adds about one a year; nothing reads
+/// them yet): an entry with thousands of them must not keep thousands of strings.
+const MAX_EXTRA_FIELDS: usize = 8;
+/// Bytes kept of one trailing field.
+const EXTRA_FIELD_BYTES: usize = 256;
 
 /// Quick check used by format detection.
 pub(crate) fn looks_like_alb(line: &str) -> bool {
@@ -104,7 +109,12 @@ pub(crate) fn parse_entry(line: &str) -> Option<AlbAccessLog> {
         target_status_code_list: get(26),
         classification: get(27),
         classification_reason: get(28),
-        extra: f.iter().skip(29).map(|s| (*s).to_string()).collect(),
+        extra: f
+            .iter()
+            .skip(29)
+            .take(MAX_EXTRA_FIELDS)
+            .map(|s| crate::bounds::cut(s, EXTRA_FIELD_BYTES))
+            .collect(),
     })
 }
 
@@ -178,6 +188,17 @@ mod tests {
             warn.contains("2 lines are not ALB access log entries"),
             "{warn}"
         );
+    }
+
+    #[test]
+    fn thousands_of_trailing_fields_keep_a_few_short_ones() {
+        let long = "x".repeat(10_000);
+        let line = format!("{DOC_HTTPS} {long} {}", vec!["f"; 10_000].join(" "));
+        let e = parse_entry(&line).unwrap();
+        assert_eq!(e.extra.len(), MAX_EXTRA_FIELDS);
+        assert_eq!(e.extra[0], "TID_1234abcd5678ef90");
+        assert_eq!(e.extra[1].len(), EXTRA_FIELD_BYTES + '…'.len_utf8());
+        assert_eq!(e.elb_status_code, Some(200));
     }
 
     #[test]
