@@ -52,8 +52,12 @@ fuzz_target!(|data: &[u8]| {
     std::fs::write(path, &bytes).expect("write fuzz input");
 
     let start = chrono::DateTime::from_timestamp(1_723_806_000, 0).expect("fixed time");
-    let window = Window::with_baseline(start, start + chrono::Duration::hours(1), Duration::from_secs(3600))
-        .expect("fixed window");
+    let window = Window::with_baseline(
+        start,
+        start + chrono::Duration::hours(1),
+        Duration::from_secs(3600),
+    )
+    .expect("fixed window");
     // A far deadline: a slow input must show up as a libFuzzer timeout, not as a quiet stop.
     let query = SourceQuery::new(window, Instant::now() + Duration::from_secs(3600));
     let source = FilesSource::new(vec![path.to_path_buf()]);
@@ -63,7 +67,11 @@ fuzz_target!(|data: &[u8]| {
 
     // Nothing is lost silently: the statuses count exactly the records the sink got.
     let told: u64 = summary.statuses.iter().map(|s| s.records).sum();
-    let got: u64 = sink.records.iter().map(|(_, r): &(u32, Record)| r.count()).sum();
+    let got: u64 = sink
+        .records
+        .iter()
+        .map(|(_, r): &(u32, Record)| r.count())
+        .sum();
     assert_eq!(told, got, "statuses {:?}", summary.statuses);
     for (origin, _) in &sink.records {
         assert!((*origin as usize) < sink.origins.len());

@@ -18,7 +18,11 @@ fuzz_target!(|data: &[u8]| {
         Ok(v) => v,
         Err(_) => {
             let text = String::from_utf8_lossy(data);
-            for tz in [chrono_tz::UTC, chrono_tz::Asia::Tokyo, chrono_tz::America::New_York] {
+            for tz in [
+                chrono_tz::UTC,
+                chrono_tz::Asia::Tokyo,
+                chrono_tz::America::New_York,
+            ] {
                 let _ = parse_time(&text, tz);
             }
             json!({"startDate": text, "endDate": text, "alarmTimestamp": text, "alarmName": "a"})

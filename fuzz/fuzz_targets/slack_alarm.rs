@@ -14,7 +14,11 @@ fuzz_target!(|data: &[u8]| {
     let hint = read_alarm(&message);
     let description = hint.description();
     // The form's description is clipped for Slack (500 characters, the clip mark included).
-    assert!(description.chars().count() <= 500, "{} chars", description.chars().count());
+    assert!(
+        description.chars().count() <= 500,
+        "{} chars",
+        description.chars().count()
+    );
     for field in [&hint.name, &hint.metric].into_iter().flatten() {
         assert!(!field.is_empty());
     }

@@ -42,7 +42,10 @@ fuzz_target!(|data: &[u8]| {
         // Every line lands in exactly one template.
         assert_eq!(total, lines.len() as u64);
         for id in ids {
-            assert!(one_by_one.template(id).is_some(), "id {id} handed out but unknown");
+            assert!(
+                one_by_one.template(id).is_some(),
+                "id {id} handed out but unknown"
+            );
         }
         assert!(one_by_one.len() <= config.max_templates + 1);
     }

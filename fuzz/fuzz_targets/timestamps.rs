@@ -24,7 +24,11 @@ fuzz_target!(|data: &[u8]| {
     for year in [1970, 2024, 9999] {
         if let Some(lead) = parse_leading(s, year) {
             // The reported length is a prefix of the line, on a char boundary.
-            assert!(lead.len <= s.len() && s.is_char_boundary(lead.len), "{s:?} len {}", lead.len);
+            assert!(
+                lead.len <= s.len() && s.is_char_boundary(lead.len),
+                "{s:?} len {}",
+                lead.len
+            );
         }
     }
 });
