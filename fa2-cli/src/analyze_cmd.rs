@@ -14,7 +14,7 @@ use fa2_core::request::{AnalysisRequest, Language, Window};
 use fa2_core::telemetry::aws::metrics::{
     AlarmIncident, MetricQuerySpec, MetricsOptions, MetricsSource, alarm_incident,
 };
-use fa2_core::telemetry::files::FilesSource;
+use fa2_core::telemetry::files::{FilesSource, input_problem};
 use fa2_core::telemetry::{SourceState, TelemetrySource};
 use fa2_core::window::WindowPolicy;
 use std::path::{Path, PathBuf};
@@ -202,14 +202,29 @@ fn sources(
     let mut out: Vec<Arc<dyn TelemetrySource>> = Vec::new();
     if !args.input.is_empty() {
         for p in &args.input {
-            if !p.exists() {
-                return Err(usage(format!(
-                    "input {} does not exist: pass exported telemetry files or directories, see fa2 analyze --help",
-                    p.display()
-                )));
+            match input_problem(p) {
+                None => {}
+                Some(problem) if problem == "does not exist" => {
+                    return Err(usage(format!(
+                        "input {} does not exist: pass exported telemetry files or directories, see fa2 analyze --help",
+                        p.display()
+                    )));
+                }
+                // The problem says what to do already.
+                Some(problem) => {
+                    return Err(usage(format!("input {} {problem}", p.display())));
+                }
             }
         }
-        out.push(Arc::new(FilesSource::new(args.input.clone())));
+        let options = config
+            .sources
+            .files
+            .as_ref()
+            .map(|f| f.options())
+            .unwrap_or_default();
+        out.push(Arc::new(
+            FilesSource::new(args.input.clone()).with_options(options),
+        ));
         // an alarm's metric is evidence too
         if let Some(sdk) = sdk.filter(|_| !extra_metrics.is_empty()) {
             out.push(Arc::new(MetricsSource::new(
@@ -222,7 +237,9 @@ fn sources(
         return Ok(out);
     }
     if let Some(f) = &config.sources.files {
-        out.push(Arc::new(FilesSource::new(f.paths.clone())));
+        out.push(Arc::new(
+            FilesSource::new(f.paths.clone()).with_options(f.options()),
+        ));
     }
     if let Some(sdk) = sdk {
         out.extend(fa2_core::assemble::aws_sources(config, sdk, extra_metrics).map_err(usage)?);
@@ -366,7 +383,39 @@ pub fn run(args: AnalyzeArgs) -> Result<(), CliError> {
             s.error.as_deref().unwrap_or("failed")
         );
     }
+    report_skipped(&analyzed.report, &args.input);
     Ok(())
+}
+
+/// Says on stderr which inputs named on the command line were not read and why (a FIFO, a
+/// device, a link loop), and how many files under them were skipped: with `--format json`
+/// or `--output` nothing else would tell.
+fn report_skipped(report: &Report, inputs: &[PathBuf]) {
+    let named: Vec<String> = inputs
+        .iter()
+        .map(|p| format!("files:{}", p.display()))
+        .collect();
+    let mut others = 0;
+    for s in report
+        .sources
+        .iter()
+        .filter(|s| s.status == SourceState::Skipped)
+    {
+        if named.contains(&s.name) {
+            eprintln!(
+                "skipped: {}: {}",
+                s.name.trim_start_matches("files:"),
+                s.error.as_deref().unwrap_or("not read")
+            );
+        } else if s.name.starts_with("files:") {
+            others += 1;
+        }
+    }
+    if others > 0 {
+        eprintln!(
+            "note: {others} files under the inputs were not read (unknown formats, link loops, pipes or devices); the report's sources list says why for each"
+        );
+    }
 }
 
 /// No records at all and nothing but skipped or failed inputs: unusable input (exit 2).

@@ -25,17 +25,23 @@ pub struct TemplatesArgs {
 /// Bytes per block handed to the miner.
 const BLOCK: usize = 4 << 20;
 
+/// Bytes kept of a line longer than a block (the files source's default line limit).
+const MAX_LINE: usize = 1 << 20;
+
 /// Lines per prepared batch.
 const BATCH_LINES: usize = 4096;
 /// Batches in flight between the two threads.
 const BATCHES: usize = 3;
 
 /// Hands the input to `each` as blocks that end at a line break (the last one without it);
-/// stops when `each` returns false.
+/// stops when `each` returns false. A line longer than a block keeps its first `max_line`
+/// bytes and the rest of it is read past, not held; returns how many lines were cut.
 fn read_blocks(
     mut reader: Box<dyn BufRead + Send>,
+    max_line: usize,
     mut each: impl FnMut(std::io::Result<Vec<u8>>) -> bool,
-) {
+) -> u64 {
+    let mut cut = 0;
     let mut carry: Vec<u8> = Vec::new();
     loop {
         let mut block = std::mem::take(&mut carry);
@@ -56,29 +62,65 @@ fn read_blocks(
                 Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
                 Err(e) => {
                     each(Err(e));
-                    return;
+                    return cut;
                 }
             }
         }
         if !eof {
             // keep the partial last line for the next block
             match block.iter().rposition(|&b| b == b'\n') {
-                Some(i) => carry = block.split_off(i + 1),
+                Some(i) => {
+                    carry = block.split_off(i + 1);
+                    block.pop();
+                }
                 None => {
-                    // one line longer than a block: keep reading until it ends
-                    carry = block;
-                    continue;
+                    cut += 1;
+                    block.truncate(utf8_floor(&block, max_line));
+                    match skip_line(&mut *reader) {
+                        Ok(at_end) => eof = at_end,
+                        Err(e) => {
+                            each(Err(e));
+                            return cut;
+                        }
+                    }
                 }
             }
-            block.pop();
         } else if block.last() == Some(&b'\n') {
             block.pop();
         }
         if eof && block.is_empty() {
-            return;
+            return cut;
         }
         if !each(Ok(block)) || eof {
-            return;
+            return cut;
+        }
+    }
+}
+
+/// The longest prefix of `bytes` up to `max` that does not end inside a UTF-8 character.
+fn utf8_floor(bytes: &[u8], max: usize) -> usize {
+    let mut end = max.min(bytes.len());
+    while end > 0 && end < bytes.len() && (bytes[end] & 0xc0) == 0x80 {
+        end -= 1;
+    }
+    end
+}
+
+/// Reads past the rest of a line without keeping it; true when the input ended first.
+fn skip_line(reader: &mut dyn BufRead) -> std::io::Result<bool> {
+    loop {
+        let (used, found) = match reader.fill_buf() {
+            Ok([]) => return Ok(true),
+            Ok(buf) => match buf.iter().position(|&b| b == b'\n') {
+                Some(i) => (i + 1, true),
+                None => (buf.len(), false),
+            },
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        reader.consume(used);
+        if found {
+            return Ok(false);
         }
     }
 }
@@ -89,11 +131,13 @@ fn prepare(
     config: &MinerConfig,
     full: &SyncSender<std::io::Result<PreparedBatch>>,
     empty: &Receiver<PreparedBatch>,
-) {
-    let Ok(mut batch) = empty.recv() else { return };
+) -> u64 {
+    let Ok(mut batch) = empty.recv() else {
+        return 0;
+    };
     batch.clear();
     let mut failed = false;
-    read_blocks(reader, |block| {
+    let cut = read_blocks(reader, MAX_LINE, |block| {
         let block = match block {
             Ok(b) => b,
             Err(e) => {
@@ -124,13 +168,27 @@ fn prepare(
     if !failed && !batch.is_empty() {
         let _ = full.send(Ok(batch));
     }
+    cut
 }
 
 pub fn run(args: TemplatesArgs) -> Result<(), CliError> {
-    if !args.input.is_file() {
+    let shown = args.input.display();
+    if let Some(problem) = fa2_core::telemetry::files::input_problem(&args.input) {
         return Err(usage(format!(
-            "{} is not a readable file: pass a file with one log message per line",
-            args.input.display()
+            "{shown} {problem}: pass a file with one log message per line"
+        )));
+    }
+    let meta =
+        std::fs::metadata(&args.input).map_err(|e| usage(format!("cannot read {shown}: {e}")))?;
+    if meta.is_dir() {
+        return Err(usage(format!(
+            "{shown} is a directory: pass one file with one log message per line"
+        )));
+    }
+    if !meta.is_file() {
+        return Err(usage(format!(
+            "{shown} is {}",
+            fa2_core::telemetry::files::special_reason(&meta)
         )));
     }
     let reader = fa2_core::telemetry::files::open_text(&args.input)
@@ -159,7 +217,12 @@ pub fn run(args: TemplatesArgs) -> Result<(), CliError> {
         }
         let _ = empty_tx.send(batch);
     }
-    let _ = reader_thread.join();
+    let cut = reader_thread.join().unwrap_or(0);
+    if cut > 0 {
+        eprintln!(
+            "note: {cut} lines longer than {BLOCK} bytes were cut to their first {MAX_LINE} bytes"
+        );
+    }
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::with_capacity(1 << 16, stdout.lock());
     let write_err = |e: std::io::Error| CliError::Failure(anyhow::anyhow!("writing output: {e}"));

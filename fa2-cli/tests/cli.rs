@@ -637,3 +637,430 @@ fn help_explains_flags_with_examples() {
     }
     assert!(h.contains("e.g.") && h.contains("Examples:"));
 }
+
+/// Runs fa2 and fails the test (killing it) if it has not ended within `secs`: the hostile
+/// inputs below used to hang or grow without end.
+fn fa2_within(secs: u64, args: &[&str]) -> Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_fa2"))
+        .args(args)
+        .env_remove("FA2_CONFIG")
+        .env("FA2_LOG", "error")
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("run fa2");
+    // Drain the pipes while waiting so that a large report cannot block the child.
+    let mut stdout = child.stdout.take().expect("stdout");
+    let mut stderr = child.stderr.take().expect("stderr");
+    let out_thread = std::thread::spawn(move || {
+        let mut b = Vec::new();
+        std::io::Read::read_to_end(&mut stdout, &mut b).map(|_| b)
+    });
+    let err_thread = std::thread::spawn(move || {
+        let mut b = Vec::new();
+        std::io::Read::read_to_end(&mut stderr, &mut b).map(|_| b)
+    });
+    let until = std::time::Instant::now() + std::time::Duration::from_secs(secs);
+    let status = loop {
+        if let Some(s) = child.try_wait().expect("wait") {
+            break s;
+        }
+        if std::time::Instant::now() > until {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("fa2 {args:?} still running after {secs} s");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    Output {
+        status,
+        stdout: out_thread.join().expect("join").expect("stdout"),
+        stderr: err_thread.join().expect("join").expect("stderr"),
+    }
+}
+
+/// Timestamped plain log lines inside the window.
+fn window_lines(n: i64) -> String {
+    (0..n)
+        .map(|i| {
+            format!(
+                "{} ERROR request {i} failed: upstream timeout\n",
+                ts(START + 60 + i)
+            )
+        })
+        .collect()
+}
+
+const WINDOW: [&str; 4] = [
+    "--start",
+    "2024-08-16T11:19:00Z",
+    "--end",
+    "2024-08-16T11:49:00Z",
+];
+
+fn analyze_json(input: &Path) -> (Output, serde_json::Value) {
+    let mut args = vec![
+        "analyze",
+        "--input",
+        input.to_str().expect("utf8"),
+        "--format",
+        "json",
+    ];
+    args.extend(WINDOW);
+    let out = fa2_within(60, &args);
+    let report = serde_json::from_slice(&out.stdout).unwrap_or(serde_json::Value::Null);
+    (out, report)
+}
+
+fn sources_with(report: &serde_json::Value, status: &str) -> Vec<(String, String)> {
+    report["sources"]
+        .as_array()
+        .expect("sources")
+        .iter()
+        .filter(|s| s["status"] == status)
+        .map(|s| {
+            (
+                s["name"].as_str().unwrap_or_default().to_string(),
+                s["error"].as_str().unwrap_or_default().to_string(),
+            )
+        })
+        .collect()
+}
+
+fn records(report: &serde_json::Value) -> u64 {
+    report["sources"]
+        .as_array()
+        .expect("sources")
+        .iter()
+        .map(|s| s["records"].as_u64().unwrap_or(0))
+        .sum()
+}
+
+#[cfg(unix)]
+#[test]
+fn symlink_loops_are_walked_once_and_reported() {
+    use std::os::unix::fs::symlink;
+    let dir = tempfile::tempdir().expect("tmp");
+    let root = dir.path().join("bundle");
+    std::fs::create_dir_all(root.join("sub")).expect("mkdir");
+    std::fs::write(root.join("app.log"), window_lines(40)).expect("write");
+    std::fs::write(root.join("sub/worker.log"), window_lines(20)).expect("write");
+    // two self-links (the walk used to explode) and a link to a parent
+    symlink(".", root.join("a")).expect("link");
+    symlink(".", root.join("b")).expect("link");
+    symlink("..", root.join("sub/up")).expect("link");
+    let (out, report) = analyze_json(&root);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(records(&report), 60, "each file read once");
+    let skipped = sources_with(&report, "skipped");
+    assert_eq!(skipped.len(), 3, "{skipped:?}");
+    assert!(
+        skipped
+            .iter()
+            .all(|(_, e)| e.starts_with("directory loop: leads back to")),
+        "{skipped:?}"
+    );
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("3 files under the inputs were not read"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    // a loop named as the input is not "missing"
+    symlink("loop", dir.path().join("loop")).expect("link");
+    let out = fa2_within(
+        60,
+        &[
+            "analyze",
+            "--input",
+            dir.path().join("loop").to_str().expect("utf8"),
+            "--since",
+            "30m",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("is a symbolic link loop"), "{err}");
+    assert!(!err.contains("does not exist"), "{err}");
+}
+
+#[cfg(target_os = "linux")]
+#[test]
+fn fifos_are_refused_with_a_message_instead_of_hanging() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let fifo = dir.path().join("pipe");
+    let made = Command::new("mkfifo").arg(&fifo).status().expect("mkfifo");
+    assert!(made.success());
+    // alone: unusable input, said so
+    let mut args = vec!["analyze", "--input", fifo.to_str().expect("utf8")];
+    args.extend(WINDOW);
+    let out = fa2_within(60, &args);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("a named pipe (FIFO)"), "{err}");
+    assert!(err.contains("save the data to a file first"), "{err}");
+
+    // next to a log, in a directory and on the command line: the rest is read
+    std::fs::write(dir.path().join("app.log"), window_lines(10)).expect("write");
+    let mut args = vec![
+        "analyze",
+        "--input",
+        dir.path().to_str().expect("utf8"),
+        "--input",
+        fifo.to_str().expect("utf8"),
+        "--format",
+        "json",
+    ];
+    args.extend(WINDOW);
+    let out = fa2_within(60, &args);
+    assert_eq!(out.status.code(), Some(0));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(records(&report), 10);
+    let skipped = sources_with(&report, "skipped");
+    assert_eq!(skipped.len(), 1, "read once, reported once: {skipped:?}");
+    assert!(skipped[0].1.starts_with("a named pipe (FIFO)"));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("skipped: ") && err.contains("a named pipe (FIFO)"),
+        "{err}"
+    );
+
+    // fa2 templates too
+    let out = fa2_within(60, &["templates", "--input", fifo.to_str().expect("utf8")]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("is a named pipe (FIFO)"));
+}
+
+#[test]
+fn long_lines_padding_and_bad_bytes_cost_only_themselves() {
+    let dir = tempfile::tempdir().expect("tmp");
+    // a 20 MB line between ordinary ones
+    let mut big = window_lines(3).into_bytes();
+    big.extend_from_slice(format!("{} ERROR huge ", ts(START + 100)).as_bytes());
+    big.extend(std::iter::repeat_n(b'q', 20 << 20));
+    big.push(b'\n');
+    big.extend_from_slice(window_lines(2).as_bytes());
+    std::fs::write(dir.path().join("big.log"), &big).expect("write");
+    // NUL padding left by logrotate copytruncate, gzipped
+    let mut padded = vec![0u8; 64 * 1024];
+    padded.extend_from_slice(window_lines(7).as_bytes());
+    std::fs::write(dir.path().join("rotated.log.gz"), gzip(&padded)).expect("write");
+    // one invalid UTF-8 byte in one of 1000 events
+    let mut json = b"{\"events\": [".to_vec();
+    for i in 0..1000i64 {
+        if i > 0 {
+            json.push(b',');
+        }
+        json.extend_from_slice(
+            format!(
+                r#"{{"timestamp": {}, "message": "ERROR event {i} "#,
+                (START + 60 + i % 600) * 1000
+            )
+            .as_bytes(),
+        );
+        if i == 10 {
+            json.push(0xff);
+        }
+        json.extend_from_slice(b"\"}");
+    }
+    json.extend_from_slice(b"]}");
+    std::fs::write(dir.path().join("orders.json"), &json).expect("write");
+    // a deeply nested but valid JSON array
+    std::fs::write(
+        dir.path().join("deep.json"),
+        format!("{}{}", "[".repeat(1000), "]".repeat(1000)),
+    )
+    .expect("write");
+
+    let (out, report) = analyze_json(dir.path());
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let ok = sources_with(&report, "ok");
+    assert_eq!(ok.len(), 1, "{ok:?}");
+    assert_eq!(records(&report), 6 + 7 + 1000);
+    let warn = &ok[0].1;
+    assert!(
+        warn.contains("big.log: 1 lines longer than 1048576 bytes (max_line_bytes) were cut"),
+        "{warn}"
+    );
+    assert!(
+        warn.contains("rotated.log.gz: 65536 NUL bytes before the content"),
+        "{warn}"
+    );
+    assert!(
+        warn.contains("orders.json: 1 invalid UTF-8 sequences or broken escapes in JSON strings were replaced with U+FFFD"),
+        "{warn}"
+    );
+    let skipped = sources_with(&report, "skipped");
+    assert_eq!(skipped.len(), 1, "{skipped:?}");
+    assert!(skipped[0].0.ends_with("deep.json"));
+    assert!(skipped[0].1.starts_with("a JSON array"), "{skipped:?}");
+
+    // a limit from the config applies to --input too
+    let config = dir.path().join("fa2.toml");
+    std::fs::write(
+        &config,
+        "[sources.files]\npaths = [\"unused\"]\nmax_line_bytes = 512\n",
+    )
+    .expect("write");
+    let big_log = dir.path().join("big.log");
+    let mut args = vec![
+        "analyze",
+        "--config",
+        config.to_str().expect("utf8"),
+        "--input",
+        big_log.to_str().expect("utf8"),
+        "--format",
+        "json",
+    ];
+    args.extend(WINDOW);
+    let out = fa2_within(60, &args);
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "max_line_bytes below the minimum"
+    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains("max_line_bytes = 512 is too small"));
+    std::fs::write(
+        &config,
+        "[sources.files]\npaths = [\"unused\"]\nmax_line_bytes = 4096\n",
+    )
+    .expect("write");
+    let out = fa2_within(60, &args);
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    let warn = &sources_with(&report, "ok")[0].1;
+    assert!(warn.contains("longer than 4096 bytes"), "{warn}");
+
+    // fa2 templates keeps the first MiB of the 20 MB line, not all of it
+    let out = fa2_within(
+        60,
+        &["templates", "--input", big_log.to_str().expect("utf8")],
+    );
+    assert_eq!(out.status.code(), Some(0));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("1 lines longer than 4194304 bytes were cut to their first 1048576 bytes"),
+        "{err}"
+    );
+    let counts: u64 = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| l.split('\t').next()?.parse::<u64>().ok())
+        .sum();
+    assert_eq!(counts, 6, "every line, the cut one once");
+}
+
+/// What a report keeps of huge records is capped in bytes, whatever the records hold: samples
+/// (2 KiB, cut marked with `…`), titles, details. (The memory bound itself is measured by
+/// hand with `/usr/bin/time -v` on larger inputs, not asserted in a test.)
+#[test]
+fn huge_records_keep_capped_samples_in_the_report() {
+    let dir = tempfile::tempdir().expect("tmp");
+    // 200 log lines of 256 KB of pseudo-random words (some in Japanese: 1,200 characters of
+    // them are more than 2 KiB), so that templates vary
+    let mut seed: u64 = 0x2545_f491_4f6c_dd1d;
+    let mut word = || {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        match seed % 4 {
+            0 => format!("{:x}", seed >> 16),
+            1 => format!("order{}", seed % 1000),
+            2 => ["カート", "再試行", "注文失敗", "キャッシュ", "queue"][(seed >> 8) as usize % 5]
+                .to_string(),
+            _ => format!("user{}", seed % 50),
+        }
+    };
+    let mut log = String::with_capacity(200 * (256 << 10) + 200 * 64);
+    for i in 0..200i64 {
+        log.push_str(&format!("{} ERROR", ts(START + 60 + i)));
+        let end = log.len() + (256 << 10);
+        while log.len() < end {
+            log.push(' ');
+            log.push_str(&word());
+        }
+        log.push('\n');
+    }
+    std::fs::write(dir.path().join("app.log"), &log).expect("write");
+    drop(log);
+    // ALB entries with 2,000 trailing fields and a 100 KB error reason
+    let fields = vec!["f"; 2000].join(" ");
+    let reason = "R".repeat(100_000);
+    let alb: String = (0..50)
+        .map(|i| {
+            format!(
+                "https {} app/lb/50dc 192.168.131.39:2817 10.0.0.1:80 0.000 0.001 0.000 502 502 34 366 \"GET https://shop.example.com:443/api/orders/{i} HTTP/1.1\" \"curl/7.46.0\" - - arn:aws:elasticloadbalancing:us-east-2:123456789012:targetgroup/orders-tg/73e2d6bc24d8a067 \"Root=1-58337262-36d228ad5d99923122bbe354\" \"-\" \"-\" 0 {} \"forward\" \"-\" \"{reason}\" \"10.0.0.1:80\" \"502\" \"-\" \"-\" {fields}\n",
+                ts(START + 120 + i),
+                ts(START + 120 + i)
+            )
+        })
+        .collect();
+    std::fs::write(dir.path().join("alb.log"), alb).expect("write");
+    // CloudTrail records with 256 KB of requestParameters and a long error message
+    let trail: Vec<serde_json::Value> = (0..20)
+        .map(|i| {
+            serde_json::json!({
+                "eventTime": ts(START + 30 + i),
+                "eventSource": "dynamodb.amazonaws.com",
+                "eventName": "UpdateTable",
+                "awsRegion": "us-east-1",
+                "sourceIPAddress": "198.51.100.7",
+                "userAgent": "aws-cli/2.15",
+                "userIdentity": {"type": "IAMUser", "userName": "ops"},
+                "requestParameters": {"tableName": "orders", "blob": "p".repeat(256 << 10)},
+                "errorCode": if i % 2 == 0 { "AccessDenied" } else { "" },
+                "errorMessage": "m".repeat(100_000),
+                "readOnly": false,
+                "eventID": format!("id-{i}"),
+            })
+        })
+        .collect();
+    std::fs::write(
+        dir.path().join("trail.json"),
+        serde_json::json!({ "Records": trail }).to_string(),
+    )
+    .expect("write");
+
+    let (out, report) = analyze_json(dir.path());
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(records(&report), 200 + 50 + 20);
+    let evidence = report["evidence"].as_array().expect("evidence");
+    let kinds: std::collections::BTreeSet<&str> =
+        evidence.iter().filter_map(|e| e["kind"].as_str()).collect();
+    assert!(
+        kinds.len() >= 3,
+        "logs, ALB and CloudTrail evidence: {kinds:?}"
+    );
+    let mut cut = 0;
+    for e in evidence {
+        for s in e["samples"].as_array().expect("samples") {
+            let s = s.as_str().expect("sample");
+            assert!(
+                s.len() <= 2048 + 3,
+                "{} bytes: {}",
+                s.len(),
+                s.chars().take(40).collect::<String>()
+            );
+            cut += usize::from(s.ends_with('…'));
+        }
+        let title = e["title"].as_str().expect("title");
+        assert!(title.len() <= 2048, "title of {} bytes", title.len());
+        let detail = e["detail"].as_str().unwrap_or_default();
+        assert!(detail.len() <= 4096, "detail of {} bytes", detail.len());
+    }
+    assert!(cut > 0, "a cut sample says so");
+}

@@ -2,8 +2,8 @@
 //! distiller thread through a bounded channel) → distill → pack the prompt → ask the LLM
 //! (offline fallback) → report.
 //!
-//! Invariants: memory is bounded by the channel (a few batches) plus the distiller's
-//! aggregates; a failing or slow source becomes an `error` status and never stops the others;
+//! Invariants: memory is bounded by the channel (a few batches, each bounded in records and
+//! in bytes) plus the distiller's aggregates (bounded in bytes too); a failing or slow source becomes an `error` status and never stops the others;
 //! an LLM failure becomes `llm.error` with the offline analyzer's answer.
 
 use crate::distill::{DistillConfig, Distiller};
@@ -27,7 +27,12 @@ use std::time::{Duration, Instant};
 
 /// Records per batch sent to the distiller.
 const BATCH: usize = 2048;
-/// Batches in flight (the channel bound).
+/// Bytes of records per batch (by [`Record::approx_bytes`]): a batch is sent when it holds
+/// [`BATCH`] records or this many bytes, whichever comes first, so that records of a megabyte
+/// each (a line at `max_line_bytes`) cannot make the batches in flight gigabytes.
+const BATCH_BYTES: usize = 4 << 20;
+/// Batches in flight (the channel bound): with [`BATCH_BYTES`], at most about
+/// `IN_FLIGHT * (BATCH_BYTES + one record)` bytes wait for the distiller per sink.
 const IN_FLIGHT: usize = 8;
 
 /// What the pipeline reports while it runs.
@@ -104,6 +109,8 @@ struct ChannelSink {
     tx: SyncSender<Msg>,
     next_id: Arc<AtomicU32>,
     batch: Vec<(OriginId, Record)>,
+    /// Approximate bytes held by `batch`.
+    batch_bytes: usize,
     records: u64,
 }
 
@@ -113,6 +120,7 @@ impl ChannelSink {
             return Ok(());
         }
         let batch = std::mem::replace(&mut self.batch, Vec::with_capacity(BATCH));
+        self.batch_bytes = 0;
         self.tx
             .send(Msg::Batch(batch))
             .map_err(|_| SourceError::SinkClosed)
@@ -130,8 +138,9 @@ impl RecordSink for ChannelSink {
 
     fn accept(&mut self, origin: OriginId, record: Record) -> Result<(), SourceError> {
         self.records += record.count();
+        self.batch_bytes += record.approx_bytes();
         self.batch.push((origin, record));
-        if self.batch.len() >= BATCH {
+        if self.batch.len() >= BATCH || self.batch_bytes >= BATCH_BYTES {
             self.flush()?;
         }
         Ok(())
@@ -204,6 +213,7 @@ impl Analyzer {
                 tx: tx.clone(),
                 next_id: next_id.clone(),
                 batch: Vec::with_capacity(BATCH),
+                batch_bytes: 0,
                 records: 0,
             };
             let progress = progress.clone();
@@ -485,6 +495,36 @@ mod tests {
     use crate::record::LogEvent;
     use crate::telemetry::{FileFormat, Locator, Reproduction};
     use async_trait::async_trait;
+
+    #[test]
+    fn batches_of_big_records_are_sent_by_bytes() {
+        let (tx, rx) = std::sync::mpsc::sync_channel::<Msg>(IN_FLIGHT);
+        let mut sink = ChannelSink {
+            tx,
+            next_id: Arc::new(AtomicU32::new(0)),
+            batch: Vec::new(),
+            batch_bytes: 0,
+            records: 0,
+        };
+        let ts = chrono::DateTime::from_timestamp(1_723_807_140, 0).unwrap_or_default();
+        let big = "x".repeat(1 << 20);
+        for _ in 0..10 {
+            let ev = LogEvent {
+                ts,
+                group: Arc::from("g"),
+                stream: None,
+                message: big.clone(),
+            };
+            sink.accept(0, Record::Log(ev)).expect("accept");
+        }
+        let mut sizes = Vec::new();
+        while let Ok(Msg::Batch(b)) = rx.try_recv() {
+            sizes.push(b.len());
+        }
+        // 4 MiB of 1 MiB records: a batch of 4, not of 2,048
+        assert_eq!(sizes, vec![4, 4]);
+        assert_eq!(sink.batch.len(), 2);
+    }
 
     /// A backend that answers with a fixed result and checks the request it gets.
     struct ScriptedBackend {

@@ -16,7 +16,10 @@ pub struct HumanDuration(pub Duration);
 impl Serialize for HumanDuration {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         let secs = self.0.as_secs();
-        let text = if secs.is_multiple_of(86_400) && secs > 0 {
+        let text = if self.0.subsec_nanos() != 0 {
+            // a sub-second setting (like the server's timeouts in tests) must round-trip
+            format!("{}ms", self.0.as_millis())
+        } else if secs.is_multiple_of(86_400) && secs > 0 {
             format!("{}d", secs / 86_400)
         } else if secs.is_multiple_of(3600) && secs > 0 {
             format!("{}h", secs / 3600)
@@ -135,10 +138,31 @@ pub struct SourcesConfig {
     pub metrics: Option<MetricsConfig>,
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct FilesConfig {
     pub paths: Vec<PathBuf>,
+    /// Bytes kept of one line (plain and ALB logs) or one JSON string; the rest is cut,
+    /// counted and never held in memory.
+    pub max_line_bytes: usize,
+}
+
+impl Default for FilesConfig {
+    fn default() -> Self {
+        FilesConfig {
+            paths: Vec::new(),
+            max_line_bytes: crate::telemetry::files::FilesOptions::default().max_line_bytes,
+        }
+    }
+}
+
+impl FilesConfig {
+    /// The files source's reading limits.
+    pub fn options(&self) -> crate::telemetry::files::FilesOptions {
+        crate::telemetry::files::FilesOptions {
+            max_line_bytes: self.max_line_bytes,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -229,6 +253,15 @@ pub struct SlackConfig {
     /// Analyses running at once in one process (the server; in Lambda use reserved
     /// concurrency).
     pub max_concurrent: usize,
+    /// HTTP server: longest wait for a request's head (method, path and headers), and for
+    /// the next request on an idle keep-alive connection; the connection is closed after it.
+    pub header_timeout: HumanDuration,
+    /// HTTP server: longest wait for a request's body once its head is in; a late body gets
+    /// a bare 408 and the connection is closed.
+    pub body_timeout: HumanDuration,
+    /// HTTP server: on SIGTERM or Ctrl-C, how long open connections may finish their requests
+    /// before they are dropped (running analyses are waited for separately).
+    pub shutdown_grace: HumanDuration,
 }
 
 impl Default for SlackConfig {
@@ -246,6 +279,11 @@ impl Default for SlackConfig {
             quick_window: HumanDuration(Duration::from_secs(1800)),
             channel_rate_limit: 10,
             max_concurrent: 2,
+            // Slack wants its answer within 3 seconds: a request still arriving after 10 is
+            // lost anyway, and the slack leaves room for a reverse proxy.
+            header_timeout: HumanDuration(Duration::from_secs(10)),
+            body_timeout: HumanDuration(Duration::from_secs(10)),
+            shutdown_grace: HumanDuration(Duration::from_secs(10)),
         }
     }
 }
@@ -378,6 +416,12 @@ impl Config {
         if self.max_window.0.is_zero() {
             return Err("max_window must be longer than 0s, like 24h".into());
         }
+        if self.slack.header_timeout.0.is_zero() {
+            return Err("slack.header_timeout must be longer than 0s, like 10s".into());
+        }
+        if self.slack.body_timeout.0.is_zero() {
+            return Err("slack.body_timeout must be longer than 0s, like 10s".into());
+        }
         if !matches!(self.llm.backend.as_str(), "offline" | "bedrock" | "openai") {
             return Err(format!(
                 "llm.backend `{}` is unknown: use offline, bedrock or openai",
@@ -442,12 +486,20 @@ impl Config {
                 self.llm.response_format
             ));
         }
-        if let Some(f) = &self.sources.files
-            && f.paths.is_empty()
-        {
-            return Err(
-                "sources.files.paths is empty: list the files or directories to read".into(),
-            );
+        if let Some(f) = &self.sources.files {
+            if f.paths.is_empty() {
+                return Err(
+                    "sources.files.paths is empty: list the files or directories to read".into(),
+                );
+            }
+            let min = crate::telemetry::files::MIN_LINE_BYTES;
+            if f.max_line_bytes < min {
+                return Err(format!(
+                    "sources.files.max_line_bytes = {} is too small: use at least {min} (default {})",
+                    f.max_line_bytes,
+                    crate::telemetry::files::FilesOptions::default().max_line_bytes
+                ));
+            }
         }
         if let Some(dir) = &self.prompt_dir
             && !dir.is_dir()
@@ -649,6 +701,7 @@ slack_channel = ""
                 ("FA2_SOURCES__ATHENA__ALB_TABLE", ""),
                 ("FA2_SLACK__ALLOWED_USERS", "U1"),
                 ("FA2_SLACK__QUICK_WINDOW", "45m"),
+                ("FA2_SLACK__SHUTDOWN_GRACE", "250ms"),
                 (
                     "FA2_SOURCES__METRICS__QUERIES",
                     r#"[{namespace = "AWS/ApiGateway", metric = "5XXError", dimensions = {ApiName = "orders-api"}, stat = "Sum"}]"#,
@@ -662,6 +715,10 @@ slack_channel = ""
         assert!(c.sources.athena.is_none());
         assert_eq!(c.slack.allowed_users, vec!["U1"]);
         assert_eq!(c.slack.quick_window.0, Duration::from_secs(2700));
+        assert_eq!(c.slack.header_timeout.0, Duration::from_secs(10));
+        assert_eq!(c.slack.shutdown_grace.0, Duration::from_millis(250));
+        let text = toml::to_string(&c.slack).unwrap();
+        assert!(text.contains("shutdown_grace = \"250ms\""), "{text}");
         let m = &c.sources.metrics.unwrap().queries[0];
         assert_eq!(
             (m.namespace.as_str(), m.metric.as_str()),
@@ -702,6 +759,13 @@ slack_channel = ""
             .unwrap_err()
             .to_string();
         assert!(e.contains("offline, bedrock or openai"), "{e}");
+        let e = Config::load_with_env(None, &env(&[("FA2_SLACK__BODY_TIMEOUT", "0s")]))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("slack.body_timeout must be longer than 0s"),
+            "{e}"
+        );
         let e = Config::load_with_env(Some(Path::new("/nonexistent/fa2.toml")), &[])
             .unwrap_err()
             .to_string();

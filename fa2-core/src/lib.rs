@@ -8,6 +8,7 @@
 pub mod analyze;
 #[cfg(feature = "aws")]
 pub mod assemble;
+pub mod bounds;
 pub mod config;
 pub mod distill;
 pub mod doctor;

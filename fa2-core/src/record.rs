@@ -302,6 +302,116 @@ impl Record {
         }
     }
 
+    /// A cheap estimate of the bytes this record holds (its size and the text it owns), so
+    /// that buffers of records in flight can be bounded by bytes, not only by count: a batch
+    /// of 2,048 log events of 512 KB each is a gigabyte.
+    pub fn approx_bytes(&self) -> usize {
+        const S: usize = std::mem::size_of::<String>();
+        let strs = |v: &[String]| v.iter().map(|x| S + x.len()).sum::<usize>();
+        let own = std::mem::size_of::<Record>();
+        own + match self {
+            Record::Sampled { record, .. } => record.approx_bytes(),
+            Record::Log(e) => e.message.len(),
+            Record::LogPattern(p) => {
+                std::mem::size_of::<LogPattern>() + p.pattern.len() + strs(&p.samples)
+            }
+            Record::Alb(a) => {
+                std::mem::size_of::<AlbAccessLog>()
+                    + a.url.len()
+                    + a.user_agent.len()
+                    + a.target_group_arn.len()
+                    + a.error_reason.len()
+                    + a.redirect_url.len()
+                    + a.actions_executed.len()
+                    + a.trace_id.len()
+                    + a.domain_name.len()
+                    + a.chosen_cert_arn.len()
+                    + a.classification.len()
+                    + a.classification_reason.len()
+                    + a.target_port_list.len()
+                    + a.target_status_code_list.len()
+                    + a.elb.len()
+                    + a.client.len()
+                    + a.target.len()
+                    + a.method.len()
+                    + a.protocol.len()
+                    + a.ssl_cipher.len()
+                    + a.ssl_protocol.len()
+                    + a.matched_rule_priority.len()
+                    + a.kind.len()
+                    + strs(&a.extra)
+            }
+            Record::AlbCount(c) => {
+                std::mem::size_of::<AlbCount>()
+                    + c.target_group.len()
+                    + c.method.len()
+                    + c.path.len()
+            }
+            Record::Audit(a) => {
+                std::mem::size_of::<AuditEvent>()
+                    + a.event_source.len()
+                    + a.event_name.len()
+                    + a.region.len()
+                    + a.source_ip.len()
+                    + a.user_agent.len()
+                    + a.identity_type.len()
+                    + a.identity_arn.len()
+                    + a.actor.len()
+                    + a.error_code.len()
+                    + a.error_message.len()
+                    + a.request_parameters.len()
+                    + strs(&a.resources)
+                    + a.event_id.len()
+            }
+            Record::TraceSummary(t) => {
+                let causes = |v: &[RootCause]| {
+                    v.iter()
+                        .map(|c| {
+                            std::mem::size_of::<RootCause>()
+                                + c.service.len()
+                                + c.service_type.len()
+                                + c.entity.len()
+                                + c.exception.len()
+                                + c.message.len()
+                        })
+                        .sum::<usize>()
+                };
+                std::mem::size_of::<TraceSummary>()
+                    + t.id.len()
+                    + t.http_method.len()
+                    + t.http_url.len()
+                    + t.entry_point.len()
+                    + strs(&t.services)
+                    + causes(&t.fault_root_causes)
+                    + causes(&t.error_root_causes)
+                    + causes(&t.throttle_root_causes)
+            }
+            Record::Trace(t) => {
+                std::mem::size_of::<Trace>()
+                    + t.id.len()
+                    + t.spans
+                        .iter()
+                        .map(|s| {
+                            std::mem::size_of::<Span>()
+                                + s.name.len()
+                                + s.namespace.len()
+                                + s.origin.len()
+                                + s.segment.len()
+                                + s.exceptions
+                                    .iter()
+                                    .map(|(a, b)| 2 * S + a.len() + b.len())
+                                    .sum::<usize>()
+                        })
+                        .sum::<usize>()
+            }
+            Record::Metric(m) => {
+                m.id.len()
+                    + m.label.len()
+                    + m.points.len() * std::mem::size_of::<(DateTime<Utc>, f64)>()
+            }
+        }
+    }
+
     /// Fine-grained record type, used for per-type counts in the report.
     pub fn record_type(&self) -> RecordType {
         match self {

@@ -1329,3 +1329,136 @@ async fn aggregated_counts_equal_the_entries_and_a_cut_loses_no_request() {
         |v: &[(String, u64, u64, String)]| v.iter().map(|e| (e.1, e.2)).collect::<Vec<_>>();
     assert_eq!(counts(&from_cut), counts(&from_entries));
 }
+
+/// An evaluation, not a test: `FA2_ATHENA_EVAL_BUNDLE=DIR cargo test -p fa2-core --test
+/// aws_athena -- --ignored --nocapture evaluate_a_bundle` seeds DIR's `alb/` and `cloudtrail/`
+/// files (plain or gzip) into the documented projected tables and prints, for the window of
+/// DIR's `truth.json`, what each mode reads: partitions, bytes, requests, and whether the
+/// aggregated mode at the default `max_rows` keeps every 4xx and 5xx request.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "evaluation: needs FA2_ATHENA_EVAL_BUNDLE"]
+async fn evaluate_a_bundle() {
+    use std::io::Read;
+    let Ok(dir) = std::env::var("FA2_ATHENA_EVAL_BUNDLE") else {
+        eprintln!("set FA2_ATHENA_EVAL_BUNDLE to a bundle directory");
+        return;
+    };
+    let dir = std::path::PathBuf::from(dir);
+    let truth: Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("truth.json")).unwrap()).unwrap();
+    let t = |k: &str| fa2_core::time::parse_timestamp(truth[k].as_str().unwrap()).unwrap();
+    let w = Window::with_baseline(t("start"), t("end"), Duration::from_secs(3600)).unwrap();
+    let day = w.start.format("%Y/%m/%d").to_string();
+    let tmp = tempfile::tempdir().unwrap();
+    let plain = |kind: &str| -> Vec<(String, std::path::PathBuf)> {
+        let Ok(rd) = std::fs::read_dir(dir.join(kind)) else {
+            return Vec::new();
+        };
+        rd.map(|e| {
+            let p = e.unwrap().path();
+            let mut bytes = std::fs::read(&p).unwrap();
+            if bytes.starts_with(&[0x1f, 0x8b]) {
+                let mut out = Vec::new();
+                flate2::read::MultiGzDecoder::new(&bytes[..])
+                    .read_to_end(&mut out)
+                    .unwrap();
+                bytes = out;
+            }
+            let name = p.file_name().unwrap().to_string_lossy().replace(".gz", "");
+            let dest = tmp.path().join(format!("{kind}-{name}"));
+            std::fs::write(&dest, bytes).unwrap();
+            (day.clone(), dest)
+        })
+        .collect()
+    };
+    let alb = plain("alb");
+    let ct = plain("cloudtrail");
+    let moto = support::Moto::start();
+    let standin = support::AthenaStandin::start(&moto);
+    fn refs(v: &[(String, std::path::PathBuf)]) -> Vec<(&str, std::path::PathBuf)> {
+        v.iter().map(|(d, p)| (d.as_str(), p.clone())).collect()
+    }
+    standin.seed(
+        "alb_projected:alb_access_logs",
+        "aiops_db",
+        "alb-logs",
+        &refs(&alb),
+    );
+    if !ct.is_empty() {
+        standin.seed(
+            "cloudtrail_projected:cloudtrail_logs",
+            "aiops_db",
+            "trail-logs",
+            &refs(&ct),
+        );
+    }
+    let cfg = support::sdk_config_for(&standin.endpoint).await;
+    let opts = AthenaOptions {
+        cloudtrail_table: if ct.is_empty() {
+            String::new()
+        } else {
+            "cloudtrail_logs".into()
+        },
+        ..projected_options()
+    };
+    let (summary, entries) = collect(&AthenaSource::new(&cfg, opts.clone()), w).await;
+    let requests = entries
+        .records
+        .iter()
+        .filter(|(_, r)| matches!(r, Record::Alb(_)))
+        .count();
+    for s in &summary.statuses {
+        eprintln!(
+            "entries mode, {}: {} records; {}",
+            s.kind,
+            s.records,
+            s.detail.as_deref().unwrap_or("")
+        );
+    }
+    let err_classes = |sink: &VecSink| {
+        let mut by = std::collections::BTreeMap::<(String, u16), u64>::new();
+        for (_, r) in &sink.records {
+            match r {
+                Record::Alb(a) => {
+                    let class = a.elb_status_code.unwrap_or(0) / 100;
+                    let phase = if a.time.unwrap() >= w.start {
+                        "incident"
+                    } else {
+                        "baseline"
+                    };
+                    *by.entry((phase.into(), class)).or_default() += 1;
+                }
+                Record::AlbCount(c) => {
+                    let class = c.elb_status_code.unwrap_or(0) / 100;
+                    *by.entry((format!("{:?}", c.phase).to_lowercase(), class))
+                        .or_default() += c.requests;
+                }
+                _ => {}
+            }
+        }
+        by
+    };
+    let from_entries = err_classes(&entries);
+    let opts = AthenaOptions {
+        cloudtrail_table: String::new(),
+        alb_aggregate: true,
+        max_rows: 1000,
+        ..opts
+    };
+    let (summary, counts) = collect(&AthenaSource::new(&cfg, opts), w).await;
+    let groups = counts.records.len();
+    let from_counts = err_classes(&counts);
+    eprintln!("ALB requests in the span: {requests}; aggregated at max_rows 1000: {groups} groups");
+    eprintln!("status classes from entries: {from_entries:?}");
+    eprintln!("status classes from counts:  {from_counts:?}");
+    eprintln!("aggregated status: {:?}", summary.statuses[0].error);
+    for q in standin.queries() {
+        eprintln!(
+            "query touched {:?} of {} partitions, scanned {} bytes",
+            days_touched(&q),
+            q["tables"][0]["partitions_total"],
+            q["data_scanned_bytes"]
+        );
+    }
+    assert_eq!(from_entries, from_counts);
+}

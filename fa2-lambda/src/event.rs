@@ -1,17 +1,17 @@
 //! What the function was invoked with. One binary serves every role, chosen from the event's
 //! shape: an analysis job (its own asynchronous self-invocation), an HTTP request from API
-//! Gateway (REST or HTTP API), a Function URL or an ALB (the Slack endpoint), an EventBridge
-//! "CloudWatch Alarm State Change", or the payload of FA2's Amazon Q Developer in chat
-//! applications (AWS Chatbot) custom action.
+//! Gateway (REST or HTTP API), a Function URL or an ALB (the Slack endpoint, [`crate::endpoint`]),
+//! a CloudWatch alarm (from EventBridge, its Lambda alarm action or SNS, [`crate::alarm`]), or
+//! the payload of FA2's Amazon Q Developer in chat applications (AWS Chatbot) custom action.
 
+use crate::alarm::Alarm;
+use crate::endpoint::HttpEvent;
 use chrono::{DateTime, TimeZone, Utc};
 use chrono_tz::Tz;
-use fa2_core::telemetry::aws::metrics::MetricQuerySpec;
 use fa2_core::window::WindowPolicy;
 use fa2_slack::AnalysisJob;
 use fa2_slack::mrkdwn::clip;
 use serde_json::Value;
-use std::collections::BTreeMap;
 
 /// The key of a job payload: `{"fa2_job": {...}}`.
 pub const JOB_KEY: &str = "fa2_job";
@@ -20,23 +20,26 @@ pub const JOB_KEY: &str = "fa2_job";
 #[derive(Debug)]
 pub enum Incoming {
     Job(Box<AnalysisJob>),
-    Http(Box<lambda_http::request::LambdaRequest>),
-    Alarm(Box<AlarmStateChange>),
+    Http(Box<HttpEvent>),
+    /// One alarm, or one per record of an SNS event.
+    Alarms(Vec<Alarm>),
     CustomAction(Box<CustomAction>),
+    /// A CloudWatch event that is no alarm state change (a configuration change): why.
+    Ignored(String),
 }
 
 /// An event no role accepts.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum EventError {
     #[error(
-        "unrecognized event: not a Slack HTTP request, an fa2 job, a CloudWatch alarm state change or a custom action payload (top-level keys: {0})"
+        "unrecognized event: not a Slack HTTP request, an fa2 job, a CloudWatch alarm (EventBridge, Lambda alarm action or SNS) or a custom action payload (top-level keys: {0})"
     )]
     Unrecognized(String),
     #[error("malformed {kind} event: {message}")]
     Malformed { kind: &'static str, message: String },
 }
 
-fn malformed(kind: &'static str, message: impl std::fmt::Display) -> EventError {
+pub(crate) fn malformed(kind: &'static str, message: impl std::fmt::Display) -> EventError {
     EventError::Malformed {
         kind,
         message: message.to_string(),
@@ -50,18 +53,30 @@ pub fn classify(event: Value, tz: Tz) -> Result<Incoming, EventError> {
             serde_json::from_value(job.clone()).map_err(|e| malformed("fa2 job", e))?;
         return Ok(Incoming::Job(Box::new(job)));
     }
-    if event.get("source").and_then(Value::as_str) == Some("aws.cloudwatch")
-        && event.get("detail-type").and_then(Value::as_str) == Some("CloudWatch Alarm State Change")
-    {
-        return AlarmStateChange::from_event(&event).map(|a| Incoming::Alarm(Box::new(a)));
+    if event.get("source").and_then(Value::as_str) == Some("aws.cloudwatch") {
+        return match event.get("detail-type").and_then(Value::as_str) {
+            Some("CloudWatch Alarm State Change") => {
+                Alarm::from_eventbridge(&event).map(|a| Incoming::Alarms(vec![a]))
+            }
+            // EventBridge's other alarm events (configuration changes) analyze nothing
+            Some(other) => Ok(Incoming::Ignored(format!(
+                "a CloudWatch `{}` event is not an alarm state change",
+                clip(other, 80)
+            ))),
+            None if event.get("alarmData").is_some() => {
+                Alarm::from_alarm_action(&event).map(|a| Incoming::Alarms(vec![a]))
+            }
+            None => Err(malformed(
+                "CloudWatch",
+                "source is aws.cloudwatch but there is neither detail-type nor alarmData",
+            )),
+        };
     }
-    let is_http = event.get("requestContext").is_some()
-        || event.get("httpMethod").is_some()
-        || event.get("rawPath").is_some();
-    if is_http {
-        let req: lambda_http::request::LambdaRequest =
-            serde_json::from_value(event).map_err(|e| malformed("HTTP", e))?;
-        return Ok(Incoming::Http(Box::new(req)));
+    if is_sns(&event) {
+        return Alarm::from_sns_event(&event).map(Incoming::Alarms);
+    }
+    if crate::endpoint::is_http(&event) {
+        return Ok(Incoming::Http(Box::new(HttpEvent::from_event(&event))));
     }
     if [
         "startDate",
@@ -84,6 +99,14 @@ pub fn classify(event: Value, tz: Tz) -> Result<Incoming, EventError> {
     Err(EventError::Unrecognized(keys))
 }
 
+/// An SNS event: `Records` whose first record says `EventSource: aws:sns`.
+fn is_sns(event: &Value) -> bool {
+    event
+        .pointer("/Records/0/EventSource")
+        .and_then(Value::as_str)
+        == Some("aws:sns")
+}
+
 fn json_kind(v: &Value) -> &'static str {
     match v {
         Value::Null => "null",
@@ -92,85 +115,6 @@ fn json_kind(v: &Value) -> &'static str {
         Value::String(_) => "a string",
         Value::Array(_) => "an array",
         Value::Object(_) => "an object",
-    }
-}
-
-/// An EventBridge "CloudWatch Alarm State Change".
-#[derive(Debug, Clone, PartialEq)]
-pub struct AlarmStateChange {
-    pub alarm_name: String,
-    pub state: String,
-    pub reason: String,
-    /// When the alarm changed state.
-    pub time: DateTime<Utc>,
-    pub region: String,
-    /// The alarm's single metric, as a metrics query (none for metric math or composites).
-    pub metric: Option<MetricQuerySpec>,
-}
-
-impl AlarmStateChange {
-    pub fn from_event(e: &Value) -> Result<Self, EventError> {
-        let d = e
-            .get("detail")
-            .ok_or_else(|| malformed("alarm", "no detail"))?;
-        let s = |p: &str| {
-            d.pointer(p)
-                .and_then(Value::as_str)
-                .unwrap_or("")
-                .to_string()
-        };
-        let alarm_name = s("/alarmName");
-        if alarm_name.is_empty() {
-            return Err(malformed("alarm", "detail.alarmName is missing"));
-        }
-        let time = parse_time(&s("/state/timestamp"), chrono_tz::UTC)
-            .or_else(|| {
-                parse_time(
-                    e.get("time").and_then(Value::as_str).unwrap_or(""),
-                    chrono_tz::UTC,
-                )
-            })
-            .ok_or_else(|| malformed("alarm", "no state timestamp"))?;
-        let metric = d
-            .pointer("/configuration/metrics")
-            .and_then(Value::as_array)
-            .filter(|m| m.len() == 1)
-            .and_then(|m| m[0].get("metricStat"))
-            .and_then(|ms| {
-                let metric = ms.get("metric")?;
-                let dimensions: BTreeMap<String, String> = metric
-                    .get("dimensions")
-                    .and_then(Value::as_object)
-                    .map(|m| {
-                        m.iter()
-                            .filter_map(|(k, v)| v.as_str().map(|v| (k.clone(), v.to_string())))
-                            .collect()
-                    })
-                    .unwrap_or_default();
-                Some(MetricQuerySpec {
-                    namespace: metric.get("namespace")?.as_str()?.to_string(),
-                    metric: metric.get("name")?.as_str()?.to_string(),
-                    dimensions,
-                    stat: ms
-                        .get("stat")
-                        .and_then(Value::as_str)
-                        .unwrap_or("Average")
-                        .to_string(),
-                    period_secs: ms.get("period").and_then(Value::as_i64).unwrap_or(60) as i32,
-                })
-            });
-        Ok(AlarmStateChange {
-            alarm_name,
-            state: s("/state/value"),
-            reason: s("/state/reason"),
-            time,
-            region: e
-                .get("region")
-                .and_then(Value::as_str)
-                .unwrap_or("")
-                .to_string(),
-            metric,
-        })
     }
 }
 
@@ -394,9 +338,10 @@ mod tests {
                 "configuration": {"metrics": [{"id": "m1", "metricStat": {"metric": {"namespace": "AWS/ApplicationELB", "name": "HTTPCode_Target_5XX_Count", "dimensions": {"LoadBalancer": "app/orders/123"}}, "period": 60, "stat": "Sum"}, "returnData": true}]}
             }
         });
-        let Incoming::Alarm(a) = classify(e, chrono_tz::UTC).unwrap() else {
+        let Incoming::Alarms(mut a) = classify(e, chrono_tz::UTC).unwrap() else {
             panic!("not an alarm");
         };
+        let a = a.remove(0);
         assert_eq!(a.alarm_name, "orders-5xx");
         assert_eq!(a.state, "ALARM");
         assert_eq!(a.time.timestamp(), 1_795_514_311);
@@ -406,6 +351,17 @@ mod tests {
             ("AWS/ApplicationELB", "Sum", 60)
         );
         assert_eq!(m.dimensions["LoadBalancer"], "app/orders/123");
+        // a configuration change is no state change: ignored, saying so
+        let e = json!({"source": "aws.cloudwatch", "detail-type": "CloudWatch Alarm Configuration Change", "detail": {}});
+        let Incoming::Ignored(why) = classify(e, chrono_tz::UTC).unwrap() else {
+            panic!("not ignored");
+        };
+        assert!(why.contains("Configuration Change"), "{why}");
+        let e = classify(json!({"source": "aws.cloudwatch"}), chrono_tz::UTC).unwrap_err();
+        assert!(
+            e.to_string().contains("neither detail-type nor alarmData"),
+            "{e}"
+        );
     }
 
     #[test]

@@ -6,18 +6,25 @@
 //!   posts progress and the answer in the thread, and returns success after reporting, also
 //!   when the analysis failed, so Lambda's asynchronous retries cannot repeat a posted answer.
 //! - **Alarm events**: analyze an alarm that went to ALARM without anyone clicking, and post
-//!   to the configured Slack channel and/or SNS topic.
+//!   to the configured Slack channel and/or SNS topic. The alarm may come from EventBridge,
+//!   its Lambda alarm action or SNS ([`crate::alarm`]); a transition whose actions CloudWatch
+//!   suppressed (a composite alarm with an actions suppressor) is not analyzed.
 //! - **Custom action**: analyze the window of FA2's Chatbot custom-action payload and publish
 //!   the answer to SNS as a custom notification; a window the policy refuses is published as
 //!   a notification saying why.
 //!
 //! Every window, of every role, is decided by [`fa2_core::window::WindowPolicy`].
 //!
+//! An invocation that fails names one of the [`ErrorType`]s, documented in the README, as
+//! its `errorType`, never a Rust type.
+//!
 //! Invariant: nothing slow happens before the Slack endpoint's response but what the
 //! response depends on: secrets are fetched once per execution environment and cached.
 
+use crate::alarm::Alarm;
 use crate::dispatch::LambdaDispatcher;
-use crate::event::{AlarmStateChange, CustomAction, Incoming, classify};
+use crate::endpoint::{self, HttpEvent};
+use crate::event::{CustomAction, Incoming, classify};
 use crate::notify::{
     NotificationContext, SnsNotifier, custom_notification, failure_notification,
     refusal_notification,
@@ -35,10 +42,7 @@ use fa2_slack::app::AppSettings;
 use fa2_slack::job::{RequestParts, analysis_request, new_job_id, window_label};
 use fa2_slack::{AnalysisJob, JobOutcome, JobRunner, SlackApp, SlackWeb, Trigger};
 use http::StatusCode;
-use lambda_http::aws_lambda_events::alb::AlbTargetGroupResponse;
-use lambda_http::aws_lambda_events::apigw::{ApiGatewayProxyResponse, ApiGatewayV2httpResponse};
-use lambda_http::aws_lambda_events::encodings::Body;
-use lambda_http::request::{LambdaRequest, RequestOrigin};
+use lambda_runtime::Diagnostic;
 use serde_json::{Value, json};
 use std::sync::Arc;
 use std::time::Duration;
@@ -69,6 +73,87 @@ pub enum HandlerError {
     Config(#[from] ConfigError),
     #[error("{0}")]
     Slack(String),
+    /// A bug: the handler panicked. Caught so the answer still names a documented type.
+    #[error(
+        "fa2 failed unexpectedly ({0}); this is a bug: please report it with the function's log"
+    )]
+    Internal(String),
+}
+
+/// The `errorType` of a failed invocation: stable names to match on in alarms, CloudWatch
+/// Logs Insights or an asynchronous invocation's failure destination.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorType {
+    /// The event is not one the function handles, or is missing what it needs. Retrying the
+    /// same event cannot help.
+    BadEvent,
+    /// The function's configuration is incomplete or wrong (settings, secret names, secret
+    /// contents).
+    Config,
+    /// A service the function depends on failed (Secrets Manager); a retry may succeed.
+    Upstream,
+    /// A bug in fa2.
+    Internal,
+}
+
+impl ErrorType {
+    pub const ALL: [ErrorType; 4] = [
+        ErrorType::BadEvent,
+        ErrorType::Config,
+        ErrorType::Upstream,
+        ErrorType::Internal,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorType::BadEvent => "Fa2.BadEvent",
+            ErrorType::Config => "Fa2.Config",
+            ErrorType::Upstream => "Fa2.Upstream",
+            ErrorType::Internal => "Fa2.Internal",
+        }
+    }
+
+    /// What to do about it, appended to the message.
+    fn advice(self) -> &'static str {
+        match self {
+            ErrorType::BadEvent => {
+                "fa2 takes Slack HTTP requests, its own jobs, CloudWatch alarms (EventBridge, Lambda alarm action, SNS) and the Chatbot custom action payload (see the README, Deploying on AWS Lambda); fix the event's source, retrying the same event will fail again"
+            }
+            ErrorType::Config => {
+                "fix the function's FA2_* environment variables or secrets (see the README, Deploying on AWS Lambda), then invoke again"
+            }
+            ErrorType::Upstream => {
+                "a service fa2 depends on failed; check its status and the function's permissions, a retry may succeed"
+            }
+            ErrorType::Internal => "see the function's log",
+        }
+    }
+}
+
+impl HandlerError {
+    pub fn error_type(&self) -> ErrorType {
+        match self {
+            HandlerError::Event(_) => ErrorType::BadEvent,
+            HandlerError::Secrets(SecretError::Fetch {
+                configuration: false,
+                ..
+            }) => ErrorType::Upstream,
+            HandlerError::Secrets(_) | HandlerError::Config(_) | HandlerError::Slack(_) => {
+                ErrorType::Config
+            }
+            HandlerError::Internal(_) => ErrorType::Internal,
+        }
+    }
+}
+
+impl From<HandlerError> for Diagnostic {
+    fn from(e: HandlerError) -> Diagnostic {
+        let kind = e.error_type();
+        Diagnostic {
+            error_type: kind.as_str().to_string(),
+            error_message: format!("{e}. {}", kind.advice()),
+        }
+    }
 }
 
 /// The Slack side, built on first use (it needs the secrets).
@@ -180,34 +265,54 @@ impl Handler {
         }
     }
 
+    /// Handles one invocation; a panic anywhere in it is an [`ErrorType::Internal`] error.
+    pub async fn handle_caught(
+        self: Arc<Self>,
+        event: Value,
+        deadline_ms: u64,
+    ) -> Result<Value, HandlerError> {
+        caught(async move { self.handle(event, deadline_ms).await }).await
+    }
+
     /// Handles one invocation.
     pub async fn handle(&self, event: Value, deadline_ms: u64) -> Result<Value, HandlerError> {
         // Each role's future is boxed: their nested analysis futures are deep.
         match classify(event, self.tz())? {
             Incoming::Http(req) => Box::pin(self.http(*req)).await,
             Incoming::Job(job) => Ok(Box::pin(self.worker(*job, deadline_ms)).await),
-            Incoming::Alarm(alarm) => Box::pin(self.alarm(*alarm, deadline_ms)).await,
+            Incoming::Alarms(alarms) => Box::pin(self.alarms(alarms, deadline_ms)).await,
             Incoming::CustomAction(action) => {
                 Box::pin(self.custom_action(*action, deadline_ms)).await
+            }
+            Incoming::Ignored(why) => {
+                tracing::info!("ignored: {why}");
+                Ok(json!({"status": "ignored", "reason": why}))
             }
         }
     }
 
-    async fn http(&self, req: LambdaRequest) -> Result<Value, HandlerError> {
-        let origin = req.request_origin();
-        let request: http::Request<Body> = req.into();
-        let (parts, body) = request.into_parts();
-        let bytes: Vec<u8> = match body {
-            Body::Empty => Vec::new(),
-            Body::Text(t) => t.into_bytes(),
-            Body::Binary(b) => b,
-            _ => Vec::new(),
+    async fn http(&self, req: HttpEvent) -> Result<Value, HandlerError> {
+        let origin = req.origin;
+        for note in &req.notes {
+            tracing::warn!("request to /slack/events: {note}");
+        }
+        let bytes = match req.body {
+            Ok(b) => b,
+            Err(why) => {
+                // Slack signs the bytes it sent; without any there is nothing to verify.
+                tracing::warn!("refused a request to /slack/events: {why}");
+                return Ok(endpoint::response(
+                    origin,
+                    StatusCode::UNAUTHORIZED,
+                    String::new(),
+                ));
+            }
         };
         let (status, body) = match self.slack().await {
             Ok(slack) => {
                 let handled = slack
                     .app
-                    .handle_http(&parts.headers, &bytes, Utc::now().timestamp());
+                    .handle_http(&req.headers, &bytes, Utc::now().timestamp());
                 let response = handled.response();
                 let work = slack.app.perform_all(handled);
                 if tokio::time::timeout(ACK_BUDGET, work).await.is_err() {
@@ -223,7 +328,7 @@ impl Handler {
                 (StatusCode::SERVICE_UNAVAILABLE, String::new())
             }
         };
-        Ok(http_response(&origin, status, body))
+        Ok(endpoint::response(origin, status, body))
     }
 
     async fn worker(&self, job: AnalysisJob, deadline_ms: u64) -> Value {
@@ -238,14 +343,38 @@ impl Handler {
         outcome_json(&job.id, &runner.run(&job).await)
     }
 
-    async fn alarm(
-        &self,
-        alarm: AlarmStateChange,
-        deadline_ms: u64,
-    ) -> Result<Value, HandlerError> {
+    /// Each alarm of the event in turn (SNS delivers one record per invocation, so one).
+    async fn alarms(&self, alarms: Vec<Alarm>, deadline_ms: u64) -> Result<Value, HandlerError> {
+        let mut results = Vec::with_capacity(alarms.len());
+        for alarm in alarms {
+            results.push(Box::pin(self.alarm(alarm, deadline_ms)).await?);
+        }
+        Ok(if results.len() == 1 {
+            results.remove(0)
+        } else {
+            json!({"status": "alarms", "results": results})
+        })
+    }
+
+    async fn alarm(&self, alarm: Alarm, deadline_ms: u64) -> Result<Value, HandlerError> {
+        let via = alarm.source.as_str();
         if alarm.state != "ALARM" {
-            tracing::info!(alarm = %alarm.alarm_name, state = %alarm.state, "not an ALARM transition; ignored");
-            return Ok(json!({"status": "ignored", "state": alarm.state}));
+            tracing::info!(alarm = %alarm.alarm_name, state = %alarm.state, via, "not an ALARM transition; ignored");
+            return Ok(json!({"status": "ignored", "state": alarm.state, "via": via}));
+        }
+        if let Some(s) = &alarm.suppressed {
+            // CloudWatch ran none of the alarm's actions; fa2 is one of them in effect.
+            tracing::info!(
+                alarm = %alarm.alarm_name,
+                suppressed_by = %s.by,
+                via,
+                "actions suppressed ({}); not analyzed",
+                s.reason
+            );
+            return Ok(json!({
+                "status": "suppressed", "alarm": alarm.alarm_name, "via": via,
+                "suppressed_by": s.by, "reason": s.reason,
+            }));
         }
         let channel = self.config.notify.slack_channel.trim().to_string();
         let topic = self.config.notify.sns_topic_arn.trim().to_string();
@@ -280,7 +409,8 @@ impl Handler {
             window: window_label(start, end, self.tz().name()),
             notes: Vec::new(),
         };
-        let mut result = json!({"status": "analyzed", "job": id, "alarm": alarm.alarm_name});
+        let mut result =
+            json!({"status": "analyzed", "job": id, "alarm": alarm.alarm_name, "via": via});
         let report: Result<Report, String> = if channel.is_empty() {
             self.analyze(&analyzer, &description, start, end).await
         } else {
@@ -314,7 +444,7 @@ impl Handler {
     /// An alarm whose window the policy refuses: said where its answer would have gone.
     async fn alarm_refused(
         &self,
-        alarm: &AlarmStateChange,
+        alarm: &Alarm,
         id: String,
         error: String,
         channel: &str,
@@ -457,6 +587,29 @@ impl Handler {
     }
 }
 
+/// Runs `work` as its own task, so that a panic in it becomes a [`HandlerError::Internal`]
+/// (lambda_runtime would report it under a Rust type name).
+async fn caught<F>(work: F) -> Result<Value, HandlerError>
+where
+    F: std::future::Future<Output = Result<Value, HandlerError>> + Send + 'static,
+{
+    match tokio::spawn(work).await {
+        Ok(result) => result,
+        Err(e) => {
+            let what = match e.try_into_panic() {
+                Ok(p) => p
+                    .downcast_ref::<&str>()
+                    .map(|s| s.to_string())
+                    .or_else(|| p.downcast_ref::<String>().cloned())
+                    .unwrap_or_else(|| "a panic".into()),
+                Err(e) => e.to_string(),
+            };
+            tracing::error!("the handler panicked: {what}");
+            Err(HandlerError::Internal(what))
+        }
+    }
+}
+
 /// The answer (or the failure) as a custom notification.
 fn answer(report: &Result<Report, String>, ctx: &NotificationContext) -> Value {
     match report {
@@ -478,47 +631,63 @@ fn outcome_json(id: &str, outcome: &JobOutcome) -> Value {
     }
 }
 
-/// The response object for the request's origin (REST API, HTTP API and Function URLs, ALB).
-pub fn http_response(origin: &RequestOrigin, status: StatusCode, body: String) -> Value {
-    let mut headers = http::HeaderMap::new();
-    if !body.is_empty() {
-        headers.insert(
-            http::header::CONTENT_TYPE,
-            http::HeaderValue::from_static("application/json"),
-        );
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use crate::event::EventError;
+
+    #[test]
+    fn error_answers_name_documented_types() {
+        let readme =
+            std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../README.md")).unwrap();
+        for t in ErrorType::ALL {
+            assert!(
+                readme.contains(&format!("| `{}` |", t.as_str())),
+                "{} is not in the README's table",
+                t.as_str()
+            );
+        }
+        let fetch = |configuration| {
+            HandlerError::Secrets(SecretError::Fetch {
+                name: "fa2/slack".into(),
+                message: "boom".into(),
+                configuration,
+            })
+        };
+        for (e, expected) in [
+            (
+                HandlerError::Event(EventError::Unrecognized("foo".into())),
+                "Fa2.BadEvent",
+            ),
+            (
+                HandlerError::Secrets(SecretError::Unset {
+                    key: "bot_token",
+                    env: "BOT_TOKEN",
+                }),
+                "Fa2.Config",
+            ),
+            (fetch(true), "Fa2.Config"),
+            (fetch(false), "Fa2.Upstream"),
+            (HandlerError::Slack("insecure URL".into()), "Fa2.Config"),
+            (HandlerError::Internal("x".into()), "Fa2.Internal"),
+        ] {
+            let message = e.to_string();
+            let d = Diagnostic::from(e);
+            assert_eq!(d.error_type, expected, "{message}");
+            assert!(d.error_message.starts_with(&message), "{}", d.error_message);
+            assert!(d.error_message.len() > message.len() + 10, "advice added");
+        }
     }
-    let body = (!body.is_empty()).then_some(Body::Text(body));
-    let code = i64::from(status.as_u16());
-    // The event types are non-exhaustive: filled field by field.
-    let value = match origin {
-        RequestOrigin::ApiGatewayV1 => {
-            let mut r = ApiGatewayProxyResponse::default();
-            r.status_code = code;
-            r.headers = headers.clone();
-            r.multi_value_headers = headers;
-            r.body = body;
-            serde_json::to_value(r)
-        }
-        RequestOrigin::Alb => {
-            let mut r = AlbTargetGroupResponse::default();
-            r.status_code = code;
-            r.status_description = Some(format!(
-                "{} {}",
-                status.as_u16(),
-                status.canonical_reason().unwrap_or("")
-            ));
-            r.headers = headers.clone();
-            r.multi_value_headers = headers;
-            r.body = body;
-            serde_json::to_value(r)
-        }
-        _ => {
-            let mut r = ApiGatewayV2httpResponse::default();
-            r.status_code = code;
-            r.headers = headers;
-            r.body = body;
-            serde_json::to_value(r)
-        }
-    };
-    value.unwrap_or_else(|_| json!({"statusCode": code}))
+
+    #[tokio::test]
+    async fn a_panic_is_an_internal_error() {
+        let e = caught(async { panic!("index out of bounds") })
+            .await
+            .unwrap_err();
+        assert_eq!(e.error_type(), ErrorType::Internal);
+        assert!(e.to_string().contains("index out of bounds"), "{e}");
+        let ok = caught(async { Ok(json!({"status": "ok"})) }).await.unwrap();
+        assert_eq!(ok["status"], "ok");
+    }
 }

@@ -24,14 +24,13 @@ async fn main() -> Result<(), lambda_runtime::Error> {
             return Err(e.into());
         }
     };
+    // A failed invocation answers with one of fa2's documented error types (HandlerError's
+    // Diagnostic), never a Rust type name.
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| {
         let handler = handler.clone();
         async move {
             let deadline = event.context.deadline;
-            handler
-                .handle(event.payload, deadline)
-                .await
-                .map_err(lambda_runtime::Error::from)
+            handler.handle_caught(event.payload, deadline).await
         }
     }))
     .await

@@ -4,6 +4,7 @@
 //! the first request of a cold start pays for the fetch.
 
 use aws_sdk_secretsmanager::Client;
+use aws_sdk_secretsmanager::error::ProvideErrorMetadata;
 use fa2_core::config::SlackConfig;
 use serde_json::Value;
 
@@ -18,7 +19,13 @@ pub enum SecretError {
         env: &'static str,
     },
     #[error("cannot read secret `{name}` from Secrets Manager: {message}")]
-    Fetch { name: String, message: String },
+    Fetch {
+        name: String,
+        message: String,
+        /// The secret's name or the function's permissions are wrong (not found, access
+        /// denied, cannot decrypt): asking again cannot help.
+        configuration: bool,
+    },
     #[error("secret `{name}` has no SecretString")]
     Empty { name: String },
 }
@@ -59,6 +66,16 @@ async fn fetch(client: &Client, name: &str, key: &str) -> Result<String, SecretE
         .map_err(|e| SecretError::Fetch {
             name: name.to_string(),
             message: aws_sdk_secretsmanager::error::DisplayErrorContext(&e).to_string(),
+            configuration: matches!(
+                e.code(),
+                Some(
+                    "ResourceNotFoundException"
+                        | "AccessDeniedException"
+                        | "DecryptionFailure"
+                        | "InvalidParameterException"
+                        | "InvalidRequestException"
+                )
+            ),
         })?;
     let s = out.secret_string().ok_or_else(|| SecretError::Empty {
         name: name.to_string(),

@@ -1,7 +1,7 @@
 //! The built `bootstrap` binary run as Lambda runs it: a fake Lambda Runtime API on loopback
 //! (`/2018-06-01/runtime/invocation/next`, `/response`, `/error`) feeds it events in the exact
-//! shapes API Gateway (REST and HTTP API), Function URLs, EventBridge and the custom action
-//! send. A fake Slack Web API, a fake Lambda Invoke endpoint, and moto (Secrets Manager, SNS
+//! shapes API Gateway (REST and HTTP API), Function URLs, ALBs, EventBridge, CloudWatch's
+//! Lambda alarm action, SNS and the custom action send. A fake Slack Web API, a fake Lambda Invoke endpoint, and moto (Secrets Manager, SNS
 //! with an SQS subscription to read what was published) stand in for the services through
 //! `AWS_ENDPOINT_URL`.
 
@@ -328,6 +328,12 @@ async fn start(files: &[PathBuf], extra_env: &[(&str, &str)]) -> Env {
 }
 
 impl Env {
+    /// Whether the function is still running: every invocation so far was answered by the
+    /// same process (a panic that killed it would show here).
+    fn alive(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
+    }
+
     /// SNS messages delivered to the SQS subscription (the inner `Message`, parsed).
     async fn published(&self, at_least: usize) -> Vec<Value> {
         let mut out = Vec::new();
@@ -567,13 +573,20 @@ async fn slack_endpoint_dispatches_and_the_worker_answers() {
     assert_eq!(r["status"], "failed", "{r}");
     assert!(answer_text(&env.slack, "1725977300.000200").contains("The analysis failed"));
 
-    // an event nobody understands is an invocation error, not a crash
+    // an event nobody understands is an invocation error, not a crash, and its errorType is a
+    // documented one (README, "Errors"), not a Rust type
     let e = env
         .lambda
         .invoke(json!({"hello": "world"}))
         .await
         .unwrap_err();
-    assert!(e.to_string().contains("unrecognized event"), "{e}");
+    assert_eq!(e["errorType"], "Fa2.BadEvent", "{e}");
+    let message = e["errorMessage"].as_str().unwrap();
+    assert!(message.contains("unrecognized event"), "{e}");
+    assert!(
+        message.contains("retrying the same event will fail again"),
+        "{e}"
+    );
     let r = env
         .lambda
         .invoke(sample_job("1725977300.000300"))
@@ -788,4 +801,271 @@ async fn a_failing_source_is_named_in_the_answer() {
             .unwrap()
             .contains("Not available")
     );
+}
+
+/// An ALB request (target group with multi-value headers on), in the shape of
+/// aws/aws-lambda-rust-runtime `lambda-events/src/fixtures/example-alb-lambda-target-request-multivalue-headers.json`,
+/// carrying a Slack request.
+fn alb_event(body: &str, good: bool) -> Value {
+    let mut multi: serde_json::Map<String, Value> = signed_headers(body, good)
+        .as_object()
+        .unwrap()
+        .iter()
+        .map(|(k, v)| (k.clone(), json!([v])))
+        .collect();
+    multi.insert(
+        "host".into(),
+        json!(["fa2-alb-1234567.us-east-1.elb.amazonaws.com"]),
+    );
+    multi.insert("x-forwarded-proto".into(), json!(["https"]));
+    multi.insert("x-forwarded-port".into(), json!(["443"]));
+    json!({
+        "requestContext": {"elb": {"targetGroupArn": "arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/fa2/abcdefgh"}},
+        "httpMethod": "POST", "path": "/slack/events",
+        "multiValueQueryStringParameters": {},
+        "multiValueHeaders": multi,
+        "body": body, "isBase64Encoded": false
+    })
+}
+
+fn set_alb_header(event: &mut Value, name: &str, value: &str) {
+    event["multiValueHeaders"][name] = json!([value]);
+}
+
+#[tokio::test]
+async fn hostile_http_requests_get_a_401_and_never_crash_the_function() {
+    let mut env = start(&[sample()], &[]).await;
+    let body = slash_command("checkout returns 503");
+
+    // what panicked in lambda_http's request conversion before the signature was checked:
+    // hosts and schemes that make no URL, and a body that is not base64
+    let mut hostile = Vec::new();
+    for host in ["xn--a", "[::1", "a:99999", "bad host"] {
+        let mut e = alb_event(&body, false);
+        set_alb_header(&mut e, "host", host);
+        hostile.push((format!("ALB host {host}"), e));
+        // a target group without multi-value headers sends `headers` only
+        let mut e = alb_event(&body, false);
+        let multi = e
+            .as_object_mut()
+            .unwrap()
+            .remove("multiValueHeaders")
+            .unwrap();
+        let single: serde_json::Map<String, Value> = multi
+            .as_object()
+            .unwrap()
+            .iter()
+            .map(|(k, v)| (k.clone(), v[0].clone()))
+            .collect();
+        e["headers"] = Value::Object(single);
+        e["headers"]["host"] = json!(host);
+        hostile.push((format!("ALB (single-value headers) host {host}"), e));
+        let mut e = http_api_event(&body, false);
+        e["headers"]["host"] = json!(host);
+        hostile.push((format!("HTTP API host {host}"), e));
+    }
+    for proto in ["ht tp", "://", "h\u{e9}"] {
+        let mut e = alb_event(&body, false);
+        set_alb_header(&mut e, "x-forwarded-proto", proto);
+        hostile.push((format!("ALB x-forwarded-proto {proto}"), e));
+    }
+    for (name, mut e) in [
+        ("HTTP API", http_api_event(&body, true)),
+        ("REST API", rest_api_event(&body)),
+        ("ALB", alb_event(&body, true)),
+    ] {
+        // flagged base64 but not base64: verified as sent, and Slack signed something else
+        e["isBase64Encoded"] = json!(true);
+        e["body"] = json!("%%% not base64 %%%");
+        hostile.push((format!("{name} body not base64"), e));
+    }
+    let mut e = rest_api_event(&body);
+    e["headers"]["x-slack-signature"] = json!("v0=00\r\nx-injected: 1");
+    e["multiValueHeaders"]["x-slack-signature"] = json!(["v0=00\r\nx-injected: 1"]);
+    hostile.push(("REST API signature with CRLF".into(), e));
+    for (what, event) in hostile {
+        let r = env
+            .lambda
+            .invoke(event)
+            .await
+            .unwrap_or_else(|e| panic!("{what}: an invocation error instead of a 401: {e}"));
+        assert_eq!(r["statusCode"], 401, "{what}: {r}");
+    }
+    assert!(env.alive(), "the function process died");
+    assert!(env.lambda.invokes().is_empty(), "nothing was dispatched");
+
+    // signed by Slack, behind an ALB with a Host no URL can hold: read leniently and served
+    let mut e = alb_event(&body, true);
+    set_alb_header(&mut e, "host", "[::1");
+    set_alb_header(&mut e, "x-forwarded-proto", "ht tp");
+    let r = env.lambda.invoke(e).await.unwrap();
+    assert_eq!(r["statusCode"], 200, "{r}");
+    assert_eq!(r["statusDescription"], "200 OK", "ALB response shape: {r}");
+    assert_eq!(env.lambda.invokes().len(), 1);
+    assert!(env.alive());
+}
+
+/// The direct Lambda alarm action's event (no `detail-type`, the alarm in `alarmData`), in the
+/// shape of the CloudWatch User Guide's sample as aws/aws-lambda-rust-runtime keeps it
+/// (`lambda-events/src/fixtures/example-cloudwatch-alarm-metric.json`) and as LocalStack
+/// recorded it from AWS (`tests/aws/services/cloudwatch/test_cloudwatch.snapshot.json`,
+/// `test_alarm_lambda_target`).
+fn alarm_action_event() -> Value {
+    json!({
+        "source": "aws.cloudwatch",
+        "alarmArn": "arn:aws:cloudwatch:us-east-1:123456789012:alarm:checkout-5xx",
+        "accountId": "123456789012", "time": "2024-09-10T14:20:00.000+0000", "region": "us-east-1",
+        "alarmData": {
+            "alarmName": "checkout-5xx",
+            "state": {"value": "ALARM", "reason": "Threshold Crossed: 1 out of the last 1 datapoints [58.0 (10/09/24 14:19:00)] was greater than the threshold (10.0).", "timestamp": "2024-09-10T14:20:00.000+0000"},
+            "previousState": {"value": "OK", "reason": "ok", "timestamp": "2024-09-10T13:00:00.000+0000"},
+            "configuration": {
+                "description": "checkout 5xx",
+                "metrics": [{"id": "m1", "metricStat": {"metric": {"namespace": "AWS/ApplicationELB", "name": "HTTPCode_Target_5XX_Count", "dimensions": {"LoadBalancer": "app/checkout/50dc6c495c0c9188"}}, "period": 60, "stat": "Sum"}, "returnData": true}]
+            }
+        }
+    })
+}
+
+/// An alarm notification delivered by SNS, in the shape of aws/aws-lambda-go
+/// `events/testdata/cloudwatch-alarm-sns-payload-single-metric.json`.
+fn sns_alarm_event() -> Value {
+    let message = json!({
+        "AlarmName": "checkout-5xx", "AlarmDescription": "checkout 5xx",
+        "AWSAccountId": "123456789012", "NewStateValue": "ALARM",
+        "NewStateReason": "Threshold Crossed: 1 out of the last 1 datapoints [58.0 (10/09/24 14:19:00)] was greater than the threshold (10.0).",
+        "StateChangeTime": "2024-09-10T14:20:00.000+0000", "Region": "US East (N. Virginia)",
+        "AlarmArn": "arn:aws:cloudwatch:us-east-1:123456789012:alarm:checkout-5xx",
+        "OldStateValue": "OK",
+        "Trigger": {"MetricName": "HTTPCode_Target_5XX_Count", "Namespace": "AWS/ApplicationELB",
+                    "StatisticType": "Statistic", "Statistic": "SUM", "Unit": null,
+                    "Dimensions": [{"value": "app/checkout/50dc6c495c0c9188", "name": "LoadBalancer"}],
+                    "Period": 60, "EvaluationPeriods": 1, "ComparisonOperator": "GreaterThanThreshold",
+                    "Threshold": 10.0, "TreatMissingData": "missing", "EvaluateLowSampleCountPercentile": ""}
+    });
+    json!({"Records": [{
+        "EventSource": "aws:sns", "EventVersion": "1.0",
+        "EventSubscriptionArn": "arn:aws:sns:us-east-1:123456789012:alarms:2bcfbf39-05c3-41de-beaa-fcfcc21c8f55",
+        "Sns": {
+            "Type": "Notification", "MessageId": "95df01b4-ee98-5cb9-9903-4c221d41eb5e",
+            "TopicArn": "arn:aws:sns:us-east-1:123456789012:alarms",
+            "Subject": "ALARM: \"checkout-5xx\" in US East (N. Virginia)",
+            "Message": message.to_string(), "Timestamp": "2024-09-10T14:20:00.500Z",
+            "SignatureVersion": "1", "Signature": "EXAMPLE", "SigningCertUrl": "EXAMPLE",
+            "UnsubscribeUrl": "EXAMPLE", "MessageAttributes": {}
+        }
+    }]})
+}
+
+/// The CloudWatch User Guide's "State change for a composite alarm with a suppressor alarm"
+/// (`cloudwatch-and-eventbridge.md`), as EventBridge delivers it.
+fn suppressed_composite_event() -> Value {
+    json!({
+        "version": "0", "id": "d3dfc86d-384d-24c8-0345-9f7986db0b80",
+        "detail-type": "CloudWatch Alarm State Change", "source": "aws.cloudwatch",
+        "account": "123456789012", "time": "2022-07-22T15:57:45Z", "region": "us-east-1",
+        "resources": ["arn:aws:cloudwatch:us-east-1:123456789012:alarm:ServiceAggregatedAlarm"],
+        "detail": {
+            "alarmName": "ServiceAggregatedAlarm",
+            "state": {
+                "actionsSuppressedBy": "WaitPeriod",
+                "actionsSuppressedReason": "Actions suppressed by WaitPeriod",
+                "value": "ALARM",
+                "reason": "arn:aws:cloudwatch:us-east-1:123456789012:alarm:SuppressionDemo.EventBridge.FirstChild transitioned to ALARM at Friday 22 July, 2022 15:57:45 UTC",
+                "reasonData": "{\"triggeringAlarms\":[{\"arn\":\"arn:aws:cloudwatch:us-east-1:123456789012:alarm:ServerCpuTooHigh\",\"state\":{\"value\":\"ALARM\",\"timestamp\":\"2022-07-22T15:57:45.394+0000\"}}]}",
+                "timestamp": "2022-07-22T15:57:45.394+0000"
+            },
+            "previousState": {"value": "OK", "reason": "created", "timestamp": "2022-07-22T15:56:14.552+0000"},
+            "configuration": {
+                "alarmRule": "ALARM(ServerCpuTooHigh) OR ALARM(TotalNetworkTrafficTooHigh)",
+                "actionsSuppressor": "ServiceMaintenanceAlarm",
+                "actionsSuppressorWaitPeriod": 120, "actionsSuppressorExtensionPeriod": 180
+            }
+        }
+    })
+}
+
+#[tokio::test]
+async fn every_alarm_shape_is_analyzed_and_suppressed_actions_are_respected() {
+    let mut env = start(&[sample()], &[]).await;
+
+    // a composite alarm whose actions CloudWatch suppressed: not analyzed, nothing posted
+    let r = env
+        .lambda
+        .invoke(suppressed_composite_event())
+        .await
+        .unwrap();
+    assert_eq!(r["status"], "suppressed", "{r}");
+    assert_eq!(r["suppressed_by"], "WaitPeriod", "{r}");
+    assert_eq!(r["reason"], "Actions suppressed by WaitPeriod", "{r}");
+    assert!(env.slack.calls_to("chat.postMessage").is_empty());
+    let queued = sqs(
+        &env.http,
+        &env.moto,
+        "ReceiveMessage",
+        json!({"QueueUrl": env.queue_url, "MaxNumberOfMessages": 10, "WaitTimeSeconds": 1}),
+    )
+    .await;
+    assert!(
+        queued["Messages"].as_array().is_none_or(Vec::is_empty),
+        "nothing published: {queued}"
+    );
+
+    // the alarm as its own Lambda action sends it, and wrapped in SNS: the same analysis as
+    // the EventBridge event's, posted to Slack and SNS
+    for (via, event) in [
+        ("alarm action", alarm_action_event()),
+        ("sns", sns_alarm_event()),
+        ("eventbridge", alarm_event("ALARM")),
+    ] {
+        let r = env.lambda.invoke(event).await.unwrap();
+        assert_eq!(r["status"], "analyzed", "{via}: {r}");
+        assert_eq!(r["via"], via, "{r}");
+        assert_eq!(r["alarm"], "checkout-5xx", "{r}");
+        assert_eq!(r["slack"]["status"], "answered", "{via}: {r}");
+        let thread = r["slack"]["thread_ts"].as_str().unwrap();
+        let answer = answer_text(&env.slack, thread);
+        assert!(
+            answer.contains("RevokeSecurityGroupIngress"),
+            "{via}: {answer}"
+        );
+        // the alarm window: alarm_lookback (15m) on both sides of 14:20 UTC
+        assert!(
+            answer.contains("2024-09-10 23:05–23:35 (Asia/Tokyo)"),
+            "{via}: {answer}"
+        );
+        assert_eq!(r["sns"]["published"], true, "{via}: {r}");
+        let n = &env.published(1).await[0];
+        assert!(
+            n["content"]["title"]
+                .as_str()
+                .unwrap()
+                .starts_with("fa2: checkout-5xx"),
+            "{via}: {n}"
+        );
+    }
+    let roots: Vec<_> = env
+        .slack
+        .calls_to("chat.postMessage")
+        .into_iter()
+        .filter(|c| {
+            c.params["channel"] == "C0ALERTS"
+                && c.params.get("thread_ts").is_none_or(|t| t.is_null())
+        })
+        .collect();
+    assert_eq!(roots.len(), 3, "one root message per analyzed alarm");
+
+    // an SNS message that is no alarm is a bad event, with a documented errorType
+    let mut e = sns_alarm_event();
+    e["Records"][0]["Sns"]["Message"] = json!("Hello from SNS!");
+    let err = env.lambda.invoke(e).await.unwrap_err();
+    assert_eq!(err["errorType"], "Fa2.BadEvent", "{err}");
+    assert!(
+        err["errorMessage"]
+            .as_str()
+            .unwrap()
+            .contains("not a CloudWatch alarm notification"),
+        "{err}"
+    );
+    assert!(env.alive());
 }

@@ -100,7 +100,17 @@ pub enum FollowUp {
         text: String,
     },
     /// Start an analysis.
-    Dispatch { job: AnalysisJob },
+    Dispatch { job: AnalysisJob, claim: Claim },
+}
+
+/// What an admitted request took for its analysis: a slot of the channel's hourly quota and
+/// the key that keeps a repeat from starting it twice. Both are given back when the
+/// dispatcher refuses the job, so only analyses that run count, and the user told "busy" can
+/// simply try again.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Claim {
+    slot: Option<Instant>,
+    key: Option<String>,
 }
 
 /// An acknowledgement and the work that follows it.
@@ -133,7 +143,8 @@ impl Handled {
         self
     }
 
-    fn unauthorized() -> Self {
+    /// The bare 401 of every request that cannot be authenticated: it tells the caller nothing.
+    pub fn unauthorized() -> Self {
         Handled {
             status: StatusCode::UNAUTHORIZED,
             ..Handled::ok()
@@ -219,6 +230,27 @@ impl SlackApp {
         match self.seen.lock() {
             Ok(mut s) => s.first_time(key, Instant::now()),
             Err(poisoned) => poisoned.into_inner().first_time(key, Instant::now()),
+        }
+    }
+
+    /// Makes `key` new again: its request was refused, and repeating it must not be ignored.
+    fn forget(&self, key: &str) {
+        match self.seen.lock() {
+            Ok(mut s) => s.forget(key),
+            Err(poisoned) => poisoned.into_inner().forget(key),
+        }
+    }
+
+    /// Gives back what `claim` took in `channel` (its analysis did not start).
+    fn release(&self, channel: &str, claim: Claim) {
+        if let Some(taken) = claim.slot {
+            match self.rate.lock() {
+                Ok(mut r) => r.give_back(channel, taken),
+                Err(p) => p.into_inner().give_back(channel, taken),
+            }
+        }
+        if let Some(key) = claim.key {
+            self.forget(&key);
         }
     }
 
@@ -391,19 +423,39 @@ impl SlackApp {
         }
     }
 
-    /// Refusal text if `user` may not start an analysis in `channel` now.
-    fn admit(&self, channel: &str, user: &str, texts: &Texts) -> Result<(), String> {
+    /// Admits `user`'s analysis in `channel`, taking a slot of the channel's quota; `key` is
+    /// the request's dedup key, already recorded. On refusal the key is forgotten (a refused
+    /// request may be repeated) and the text says why.
+    fn admit(
+        &self,
+        channel: &str,
+        user: &str,
+        texts: &Texts,
+        key: Option<String>,
+    ) -> Result<Claim, String> {
+        let refused = |text: String| {
+            if let Some(k) = &key {
+                self.forget(k);
+            }
+            Err(text)
+        };
         if !self.channel_allowed(channel) {
-            return Err(texts.refused_channel());
+            return refused(texts.refused_channel());
         }
         if !self.user_allowed(user) {
-            return Err(texts.refused_user());
+            return refused(texts.refused_user());
         }
         let taken = match self.rate.lock() {
             Ok(mut r) => r.try_take(channel, Instant::now()),
             Err(p) => p.into_inner().try_take(channel, Instant::now()),
         };
-        taken.map_err(|wait| texts.rate_limited(wait.as_secs().div_ceil(60).max(1)))
+        match taken {
+            Ok(at) => Ok(Claim {
+                slot: (self.settings.channel_rate_limit > 0).then_some(at),
+                key,
+            }),
+            Err(wait) => refused(texts.rate_limited(wait.as_secs().div_ceil(60).max(1))),
+        }
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -487,9 +539,10 @@ impl SlackApp {
                     tracing::info!("repeated form submission ignored");
                     return Handled::ok();
                 }
-                if let Err(refusal) = self.admit(channel, user, &texts) {
-                    return Handled::ok().then(ephemeral(refusal));
-                }
+                let claim = match self.admit(channel, user, &texts, Some(key)) {
+                    Ok(c) => c,
+                    Err(refusal) => return Handled::ok().then(ephemeral(refusal)),
+                };
                 let job = self.job(
                     input,
                     channel,
@@ -498,7 +551,7 @@ impl SlackApp {
                     tz.name(),
                     Trigger::ThreadForm,
                 );
-                Handled::ok().then(FollowUp::Dispatch { job })
+                Handled::ok().then(FollowUp::Dispatch { job, claim })
             }
             Some(ACTION_RERUN) => {
                 let Some(spec) =
@@ -506,12 +559,14 @@ impl SlackApp {
                 else {
                     return Handled::ok();
                 };
-                if !self.first_time(&format!("rerun:{}", message_ts.unwrap_or(""))) {
+                let key = format!("rerun:{}", message_ts.unwrap_or(""));
+                if !self.first_time(&key) {
                     return Handled::ok();
                 }
-                if let Err(refusal) = self.admit(channel, user, &texts) {
-                    return Handled::ok().then(ephemeral(refusal));
-                }
+                let claim = match self.admit(channel, user, &texts, Some(key)) {
+                    Ok(c) => c,
+                    Err(refusal) => return Handled::ok().then(ephemeral(refusal)),
+                };
                 let (start, end) = spec.widened(self.settings.max_window);
                 let input = FormInput {
                     description: spec.description.clone(),
@@ -527,7 +582,7 @@ impl SlackApp {
                     &spec.timezone,
                     Trigger::Rerun,
                 );
-                Handled::ok().then(FollowUp::Dispatch { job })
+                Handled::ok().then(FollowUp::Dispatch { job, claim })
             }
             Some(verdict @ (ACTION_HELPFUL | ACTION_NOT_HELPFUL)) => {
                 let analysis = s(action, "/value").unwrap_or("");
@@ -564,18 +619,22 @@ impl SlackApp {
                 return Handled::json(json!({ "response_action": "errors", "errors": errors }));
             }
         };
-        if let Some(view_id) = s(p, "/view/id")
-            && !self.first_time(&format!("view:{view_id}"))
+        let key = s(p, "/view/id").map(|id| format!("view:{id}"));
+        if let Some(k) = &key
+            && !self.first_time(k)
         {
-            tracing::info!(view = view_id, "repeated modal submission ignored");
+            tracing::info!(view = k, "repeated modal submission ignored");
             return Handled::ok();
         }
-        if let Err(refusal) = self.admit(&ctx.channel, user, &texts) {
-            return Handled::json(json!({
-                "response_action": "errors",
-                "errors": { crate::form::BLOCK_DESCRIPTION: refusal }
-            }));
-        }
+        let claim = match self.admit(&ctx.channel, user, &texts, key) {
+            Ok(c) => c,
+            Err(refusal) => {
+                return Handled::json(json!({
+                    "response_action": "errors",
+                    "errors": { crate::form::BLOCK_DESCRIPTION: refusal }
+                }));
+            }
+        };
         let job = self.job(
             input,
             &ctx.channel,
@@ -584,7 +643,7 @@ impl SlackApp {
             tz.name(),
             Trigger::Modal,
         );
-        Handled::ok().then(FollowUp::Dispatch { job })
+        Handled::ok().then(FollowUp::Dispatch { job, claim })
     }
 
     /// A slash command (`/fa2` opens the form; `/fa2 <text>` analyzes the last
@@ -608,13 +667,6 @@ impl SlackApp {
                 channel: channel.to_string(),
             });
         }
-        let trigger = get("trigger_id");
-        if !trigger.is_empty() && !self.first_time(&format!("command:{trigger}")) {
-            return Handled::ok();
-        }
-        if let Err(refusal) = self.admit(channel, user, &texts) {
-            return ephemeral(refusal);
-        }
         let now = Utc::now();
         let (start, end) =
             match self
@@ -625,6 +677,17 @@ impl SlackApp {
                 Ok(w) => w,
                 Err(e) => return ephemeral(format!("quick_window: {e}")),
             };
+        let trigger = get("trigger_id");
+        let key = (!trigger.is_empty()).then(|| format!("command:{trigger}"));
+        if let Some(k) = &key
+            && !self.first_time(k)
+        {
+            return Handled::ok();
+        }
+        let claim = match self.admit(channel, user, &texts, key) {
+            Ok(c) => c,
+            Err(refusal) => return ephemeral(refusal),
+        };
         let input = FormInput {
             description: crate::mrkdwn::clip(text, crate::form::MAX_DESCRIPTION),
             start,
@@ -640,7 +703,7 @@ impl SlackApp {
             Trigger::SlashCommand,
         );
         ephemeral(texts.started_quick(self.settings.quick_window.as_secs() / 60))
-            .then(FollowUp::Dispatch { job })
+            .then(FollowUp::Dispatch { job, claim })
     }
 
     /// Performs one follow-up; failures are logged (and told to the user where possible).
@@ -718,11 +781,16 @@ impl SlackApp {
                     tracing::warn!(channel, "cannot post an ephemeral message: {e}");
                 }
             }
-            FollowUp::Dispatch { job } => {
+            FollowUp::Dispatch { job, claim } => {
                 let texts = Texts::new(job.language);
                 let (channel, user, thread) =
                     (job.channel.clone(), job.user.clone(), job.thread_ts.clone());
-                let refusal = match self.dispatcher.dispatch(job).await {
+                let refused = self.dispatcher.dispatch(job).await;
+                if refused.is_err() {
+                    // only analyses that run count against the channel's quota
+                    self.release(&channel, claim);
+                }
+                let refusal = match refused {
                     Ok(()) => return,
                     Err(DispatchError::Busy) => texts.busy(),
                     Err(DispatchError::Failed(e)) => {
@@ -866,7 +934,7 @@ mod tests {
         assert!(h.body.contains("allowed_users") && h.followups.is_empty());
         let h = a.on_command(&form("api 5xx", "C1", "U1"));
         assert!(
-            matches!(&h.followups[..], [FollowUp::Dispatch { job }] if job.description == "api 5xx" && job.end - job.start == chrono::Duration::minutes(30))
+            matches!(&h.followups[..], [FollowUp::Dispatch { job, .. }] if job.description == "api 5xx" && job.end - job.start == chrono::Duration::minutes(30))
         );
         let h = a.on_command(&form("", "C1", "U1"));
         assert!(matches!(&h.followups[..], [FollowUp::OpenModal { .. }]));
@@ -880,6 +948,50 @@ mod tests {
             "{}",
             h.body
         );
+    }
+
+    #[tokio::test]
+    async fn a_refused_dispatch_gives_back_the_quota_and_the_key() {
+        // one analysis per hour, and a dispatcher that is always busy
+        let a = app(|s| s.channel_rate_limit = 1);
+        let now = Utc::now();
+        let spec = RerunSpec {
+            start: now - chrono::Duration::minutes(30),
+            end: now,
+            description: "api 5xx".into(),
+            language: Language::En,
+            timezone: "UTC".into(),
+        };
+        let click = json!({
+            "type": "block_actions",
+            "user": {"id": "U1"},
+            "channel": {"id": "C1"},
+            "container": {"message_ts": "1.5", "thread_ts": "1.0"},
+            "actions": [{"action_id": ACTION_RERUN, "value": spec.to_value()}]
+        });
+        for round in 0..3 {
+            let h = a.on_interaction(&click);
+            let [FollowUp::Dispatch { claim, .. }] = &h.followups[..] else {
+                panic!("round {round}: the same click after a refusal starts again: {h:?}");
+            };
+            assert!(claim.slot.is_some() && claim.key.is_some());
+            // refused (busy): the slot and the key come back
+            a.perform_all(h).await;
+        }
+        // a click that is not refused keeps them: a repeat is ignored, the hour is used
+        let taken = a.admit("C1", "U1", &a.texts(), None).unwrap();
+        let h = a.on_interaction(&click);
+        assert!(
+            matches!(&h.followups[..], [FollowUp::Ephemeral { text, .. }] if text.contains("limit")),
+            "the quota of one is used: {h:?}"
+        );
+        a.release("C1", taken);
+        let h = a.on_interaction(&click);
+        assert!(
+            matches!(&h.followups[..], [FollowUp::Dispatch { .. }]),
+            "{h:?}"
+        );
+        assert!(a.on_interaction(&click).followups.is_empty(), "a repeat");
     }
 
     #[test]

@@ -1,7 +1,9 @@
 //! Bounded in-memory guards: the TTL set that keeps a retried event or a repeated submission
 //! from starting a second analysis, and the per-channel hourly rate limit.
 //!
-//! Invariant: memory is bounded by the capacities given at construction, whatever Slack sends.
+//! Invariants: memory is bounded by the capacities given at construction, whatever Slack
+//! sends; a slot or key taken for a job that does not start can be given back, so only
+//! analyses that run count against a channel's quota.
 
 use std::collections::{HashMap, VecDeque};
 use std::time::{Duration, Instant};
@@ -52,6 +54,13 @@ impl TtlSet {
         }
     }
 
+    /// Forgets `key`, so that it counts as new again (its request was refused).
+    pub fn forget(&mut self, key: &str) {
+        if self.seen.remove(key).is_some() {
+            self.order.retain(|(_, k)| k != key);
+        }
+    }
+
     pub fn len(&self) -> usize {
         self.order.len()
     }
@@ -81,10 +90,11 @@ impl ChannelRateLimit {
         }
     }
 
-    /// Takes one slot for `channel`; on refusal, how long until the next slot frees.
-    pub fn try_take(&mut self, channel: &str, now: Instant) -> Result<(), Duration> {
+    /// Takes one slot for `channel` and returns when it was taken (the key to
+    /// [`ChannelRateLimit::give_back`]); on refusal, how long until the next slot frees.
+    pub fn try_take(&mut self, channel: &str, now: Instant) -> Result<Instant, Duration> {
         if self.limit == 0 {
-            return Ok(());
+            return Ok(now);
         }
         if self.starts.len() >= self.max_channels {
             let window = self.window;
@@ -103,7 +113,22 @@ impl ChannelRateLimit {
             return Err(self.window.saturating_sub(now.duration_since(oldest)));
         }
         q.push_back(now);
-        Ok(())
+        Ok(now)
+    }
+
+    /// Returns the slot `channel` took at `taken` (its analysis did not start). A slot that
+    /// already left the window, or was never taken, changes nothing.
+    pub fn give_back(&mut self, channel: &str, taken: Instant) {
+        let Some(q) = self.starts.get_mut(channel) else {
+            return;
+        };
+        // the newest equal entry: slots are taken in time order, and a refund follows its take
+        if let Some(i) = q.iter().rposition(|t| *t == taken) {
+            q.remove(i);
+        }
+        if q.is_empty() {
+            self.starts.remove(channel);
+        }
     }
 }
 
@@ -136,5 +161,41 @@ mod tests {
         assert!(r.try_take("C2", t0).is_ok());
         assert!(r.try_take("C1", t0 + Duration::from_secs(3601)).is_ok());
         assert!(ChannelRateLimit::new(0).try_take("C", t0).is_ok());
+    }
+
+    #[test]
+    fn given_back_slots_are_free_again() {
+        let t0 = Instant::now();
+        let mut r = ChannelRateLimit::new(2);
+        let a = r.try_take("C1", t0).unwrap();
+        let b = r.try_take("C1", t0 + Duration::from_secs(1)).unwrap();
+        assert!(r.try_take("C1", t0 + Duration::from_secs(2)).is_err());
+        r.give_back("C1", b);
+        let c = r.try_take("C1", t0 + Duration::from_secs(3)).unwrap();
+        assert!(r.try_take("C1", t0 + Duration::from_secs(4)).is_err());
+        // the oldest slot given back: the next one frees when `c` leaves the window
+        r.give_back("C1", a);
+        assert!(r.try_take("C1", t0 + Duration::from_secs(5)).is_ok());
+        let at = t0 + Duration::from_secs(6);
+        let wait = r.try_take("C1", at).unwrap_err();
+        assert_eq!(wait, Duration::from_secs(3600) - at.duration_since(c));
+        assert_eq!(wait, Duration::from_secs(3597));
+        // a slot of another channel, or one never taken, changes nothing
+        r.give_back("C2", t0);
+        r.give_back("C1", t0 + Duration::from_secs(999));
+        assert!(r.try_take("C1", t0 + Duration::from_secs(7)).is_err());
+    }
+
+    #[test]
+    fn forgotten_keys_are_new_again() {
+        let t0 = Instant::now();
+        let mut s = TtlSet::new(Duration::from_secs(60), 3);
+        assert!(s.first_time("a", t0));
+        assert!(s.first_time("b", t0));
+        s.forget("a");
+        assert_eq!(s.len(), 1);
+        assert!(s.first_time("a", t0));
+        s.forget("never");
+        assert_eq!(s.len(), 2);
     }
 }

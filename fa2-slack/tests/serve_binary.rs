@@ -1,5 +1,6 @@
 //! `fa2-slack serve` as a process: it refuses to start without its secrets (saying which
-//! variable to set), serves `/healthz` and signed requests, and exits cleanly on SIGTERM.
+//! variable to set), serves `/healthz` and signed requests, and exits cleanly on SIGTERM,
+//! within its shutdown grace even while clients hold half-sent requests.
 
 #![allow(clippy::unwrap_used)]
 
@@ -10,6 +11,7 @@ use fake_slack::FakeSlack;
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::time::Duration;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 fn sample() -> String {
     concat!(env!("CARGO_MANIFEST_DIR"), "/../examples/sample-incident").to_string()
@@ -43,6 +45,10 @@ async fn serves_and_stops_on_sigterm() {
         .env("FA2_SLACK__API_URL", fake.api_url())
         .env("FA2_SOURCES__FILES__PATHS", sample())
         .env("FA2_LOG", "info")
+        // the clients below would hold the server for minutes without the shutdown grace
+        .env("FA2_SLACK__HEADER_TIMEOUT", "10m")
+        .env("FA2_SLACK__BODY_TIMEOUT", "10m")
+        .env("FA2_SLACK__SHUTDOWN_GRACE", "300ms")
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
@@ -81,6 +87,23 @@ async fn serves_and_stops_on_sigterm() {
     assert_eq!(r.text().await.unwrap(), r#"{"challenge":"xyz"}"#);
     let r = http.post(&url).body(body).send().await.unwrap();
     assert_eq!(r.status().as_u16(), 401);
+    // two clients stall: one in its request head, one in its body
+    let addr = base.trim_start_matches("http://").to_string();
+    let mut stalled = Vec::new();
+    for request in [
+        "POST /slack/events HTTP/1.1\r\nHost: fa2\r\nX-Slack-Sig".to_string(),
+        format!(
+            "POST /slack/events HTTP/1.1\r\nHost: fa2\r\nContent-Length: {}\r\n\r\n{{\"type\"",
+            body.len()
+        ),
+    ] {
+        let mut s = tokio::net::TcpStream::connect(&addr).await.unwrap();
+        s.write_all(request.as_bytes()).await.unwrap();
+        stalled.push(s);
+    }
+    // both are being served (a plain request after them is answered)
+    let health = http.get(format!("{base}/healthz")).send().await.unwrap();
+    assert_eq!(health.status().as_u16(), 200);
     let killed = Command::new("kill")
         .args(["-TERM", &child.id().to_string()])
         .status()
@@ -98,4 +121,19 @@ async fn serves_and_stops_on_sigterm() {
         std::thread::sleep(Duration::from_millis(50));
     };
     assert!(status.success(), "{status:?}");
+    // the stalled clients were dropped after the grace period, as the log says
+    for mut s in stalled {
+        let mut rest = Vec::new();
+        let closed = tokio::time::timeout(Duration::from_secs(10), s.read_to_end(&mut rest)).await;
+        assert!(closed.is_ok(), "a stalled connection is still open");
+    }
+    let mut log = Vec::new();
+    while let Ok(line) = rx.recv_timeout(Duration::from_secs(10)) {
+        log.push(line);
+    }
+    let log = log.join("\n");
+    assert!(
+        log.contains("connections still open after 300ms; closing them"),
+        "{log}"
+    );
 }

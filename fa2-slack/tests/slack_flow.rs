@@ -1,13 +1,14 @@
 //! The Slack app end to end over real HTTP: requests signed exactly like Slack's go to
 //! `fa2-slack`'s server, which talks to a fake Slack Web API on loopback and analyzes the
-//! bundled sample incident (files source, offline analyzer).
+//! bundled sample incident (files source, offline analyzer). Hostile clients (stalled,
+//! idle, oversized) speak raw TCP to the same server.
 
 #![allow(clippy::unwrap_used)]
 
 #[path = "support/fake_slack.rs"]
 mod fake_slack;
 
-use fa2_core::config::{Config, FilesConfig};
+use fa2_core::config::{Config, FilesConfig, HumanDuration};
 use fa2_core::error::SourceError;
 use fa2_core::request::Language;
 use fa2_core::telemetry::{CollectSummary, RecordSink, Reproduction, SourceQuery, TelemetrySource};
@@ -19,6 +20,8 @@ use serde_json::{Value, json};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
 
 const SECRET: &str = "8f742231b10e8888abcd99yyyzzz85a5";
 const WAIT: Duration = Duration::from_secs(60);
@@ -51,6 +54,7 @@ async fn harness_with(
     let mut config = Config::default();
     config.sources.files = Some(FilesConfig {
         paths: vec![sample()],
+        ..FilesConfig::default()
     });
     config.timezone = "Asia/Tokyo".into();
     config.slack.signing_secret = SECRET.into();
@@ -99,6 +103,27 @@ impl TelemetrySource for SlowSource {
         _sink: &mut dyn RecordSink,
     ) -> Result<CollectSummary, SourceError> {
         tokio::time::sleep(self.0).await;
+        Ok(CollectSummary::default())
+    }
+    fn reproduce(&self, _query: &SourceQuery) -> Vec<Reproduction> {
+        Vec::new()
+    }
+}
+
+/// A real source that holds its analysis until the test opens the gate.
+struct GateSource(Arc<tokio::sync::Semaphore>);
+
+#[async_trait::async_trait]
+impl TelemetrySource for GateSource {
+    fn name(&self) -> &str {
+        "gate"
+    }
+    async fn collect(
+        &self,
+        _query: &SourceQuery,
+        _sink: &mut dyn RecordSink,
+    ) -> Result<CollectSummary, SourceError> {
+        let _open = self.0.acquire().await;
         Ok(CollectSummary::default())
     }
     fn reproduce(&self, _query: &SourceQuery) -> Vec<Reproduction> {
@@ -654,6 +679,7 @@ async fn failures_are_reported_in_the_thread() {
     let h = harness(|c| {
         c.sources.files = Some(FilesConfig {
             paths: vec![sample(), PathBuf::from("/nonexistent/fa2-export")],
+            ..FilesConfig::default()
         });
     })
     .await;
@@ -746,4 +772,252 @@ async fn concurrency_limit_is_polite_and_shutdown_finishes_running_analyses() {
         "the running analysis finished before shutdown"
     );
     assert!(in_thread(&calls, "chat.postMessage", second).is_empty());
+}
+
+/// Writes `request` on a new connection, then sends nothing more; returns what the server
+/// wrote and how long after the write it closed the connection (panics if it is still open
+/// after 20 s).
+async fn stall(url: &str, request: &[u8]) -> (String, Duration) {
+    let mut stream = TcpStream::connect(url.trim_start_matches("http://"))
+        .await
+        .unwrap();
+    stream.write_all(request).await.unwrap();
+    let written = Instant::now();
+    let mut answer = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        match tokio::time::timeout(Duration::from_secs(20), stream.read(&mut buf)).await {
+            Err(_) => panic!(
+                "the connection is still open after 20 s; the server wrote: {}",
+                String::from_utf8_lossy(&answer)
+            ),
+            Ok(Ok(0) | Err(_)) => break,
+            Ok(Ok(n)) => answer.extend_from_slice(&buf[..n]),
+        }
+    }
+    (
+        String::from_utf8_lossy(&answer).into_owned(),
+        written.elapsed(),
+    )
+}
+
+#[tokio::test]
+async fn stalled_and_idle_connections_are_closed() {
+    let limit = Duration::from_millis(200);
+    let h = harness(|c| {
+        c.slack.header_timeout = HumanDuration(limit);
+        c.slack.body_timeout = HumanDuration(limit);
+    })
+    .await;
+    // half a request head, then silence: closed, no answer
+    let (answer, closed) = stall(
+        &h.url,
+        b"POST /slack/events HTTP/1.1\r\nHost: fa2\r\nX-Slack-Request-Timest",
+    )
+    .await;
+    assert!(answer.is_empty(), "{answer}");
+    assert!(closed >= limit / 2, "closed after {closed:?}");
+    // a whole head and half the body: a bare 408, then closed
+    let (answer, closed) = stall(
+        &h.url,
+        b"POST /slack/events HTTP/1.1\r\nHost: fa2\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{\"type\":",
+    )
+    .await;
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    assert!(answer.ends_with("\r\n\r\n"), "no body: {answer}");
+    assert!(closed >= limit / 2, "closed after {closed:?}");
+    // a complete request on a keep-alive connection, then idle: answered, then closed
+    let (answer, closed) = stall(&h.url, b"GET /healthz HTTP/1.1\r\nHost: fa2\r\n\r\n").await;
+    assert!(
+        answer.starts_with("HTTP/1.1 200") && answer.ends_with("ok"),
+        "{answer}"
+    );
+    assert!(closed >= limit / 2, "closed after {closed:?}");
+    // clients that send their requests are served as before
+    let body = r#"{"type":"url_verification","challenge":"still-here"}"#;
+    let r = h.signed(body, "application/json", &[]).await;
+    assert_eq!(
+        (r.status, r.body.as_str()),
+        (200, r#"{"challenge":"still-here"}"#)
+    );
+    assert!(h.fake.calls().is_empty());
+}
+
+/// A raw HTTP answer.
+#[derive(Debug)]
+struct RawAnswer {
+    status: String,
+    /// Header names, lowercase, without `date`.
+    headers: Vec<String>,
+    body: String,
+}
+
+/// Sends `head` and then `body` (written by another task, so that an early answer can be
+/// read while the body is still going out), and reads the answer until the server closes.
+async fn exchange(url: &str, head: String, body: Vec<u8>) -> RawAnswer {
+    let stream = TcpStream::connect(url.trim_start_matches("http://"))
+        .await
+        .unwrap();
+    let (mut read, mut write) = stream.into_split();
+    let writer = tokio::spawn(async move {
+        // the server may stop reading and close: write errors are expected then
+        if write.write_all(head.as_bytes()).await.is_ok() {
+            let _ = write.write_all(&body).await;
+        }
+        write
+    });
+    let mut raw = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        match tokio::time::timeout(Duration::from_secs(20), read.read(&mut buf)).await {
+            Err(_) => panic!("no end of the answer within 20 s"),
+            Ok(Ok(0) | Err(_)) => break,
+            Ok(Ok(n)) => raw.extend_from_slice(&buf[..n]),
+        }
+    }
+    writer.abort();
+    let text = String::from_utf8_lossy(&raw).into_owned();
+    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    let mut lines = head.lines();
+    let status = lines.next().unwrap_or("").to_string();
+    let mut headers: Vec<String> = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, _)| k.trim().to_ascii_lowercase())
+        .filter(|k| k != "date")
+        .collect();
+    headers.sort();
+    RawAnswer {
+        status,
+        headers,
+        body: body.to_string(),
+    }
+}
+
+#[tokio::test]
+async fn an_oversized_body_gets_the_bare_401_of_a_bad_signature() {
+    let h = harness(|_| {}).await;
+    let head = |extra: &str| {
+        format!(
+            "POST /slack/events HTTP/1.1\r\nHost: fa2\r\nContent-Type: application/json\r\nConnection: close\r\n{extra}\r\n"
+        )
+    };
+    let now = chrono::Utc::now().timestamp();
+    let signed = |body: &[u8]| {
+        format!(
+            "X-Slack-Request-Timestamp: {now}\r\nX-Slack-Signature: {}\r\n",
+            sign(SECRET, now, std::str::from_utf8(body).unwrap())
+        )
+    };
+    // the reference: a small body with a bad signature
+    let small = br#"{"type":"url_verification","challenge":"x"}"#.to_vec();
+    let bad = exchange(
+        &h.url,
+        head(&format!(
+            "Content-Length: {}\r\nX-Slack-Request-Timestamp: {now}\r\nX-Slack-Signature: {}\r\n",
+            small.len(),
+            sign("another-secret", now, std::str::from_utf8(&small).unwrap())
+        )),
+        small,
+    )
+    .await;
+    assert_eq!(bad.status, "HTTP/1.1 401 Unauthorized");
+    assert!(bad.body.is_empty(), "{bad:?}");
+    // 2 MiB, a well-formed url_verification otherwise
+    let mut big = br#"{"type":"url_verification","challenge":""#.to_vec();
+    big.resize(2 << 20, b'a');
+    big.extend_from_slice(br#""}"#);
+    let length = format!("Content-Length: {}\r\n", big.len());
+    let mut chunked = Vec::new();
+    for piece in big.chunks(64 << 10) {
+        chunked.extend_from_slice(format!("{:x}\r\n", piece.len()).as_bytes());
+        chunked.extend_from_slice(piece);
+        chunked.extend_from_slice(b"\r\n");
+    }
+    chunked.extend_from_slice(b"0\r\n\r\n");
+    let cases = [
+        ("declared, unsigned", head(&length), big.clone()),
+        // the server cannot check what it does not read: a signature does not help
+        (
+            "declared, signed",
+            head(&format!("{length}{}", signed(&big))),
+            big.clone(),
+        ),
+        (
+            "chunked, signed",
+            head(&format!("Transfer-Encoding: chunked\r\n{}", signed(&big))),
+            chunked,
+        ),
+    ];
+    for (case, head, body) in cases {
+        let answer = exchange(&h.url, head, body).await;
+        assert_eq!(answer.status, bad.status, "{case}");
+        assert_eq!(answer.headers, bad.headers, "{case}");
+        assert_eq!(answer.body, bad.body, "{case}");
+    }
+    // a body of exactly the limit is read and checked as usual
+    let mut fits = br#"{"type":"url_verification","challenge":""#.to_vec();
+    fits.resize((1 << 20) - 2, b'a');
+    fits.extend_from_slice(br#""}"#);
+    let r = h
+        .signed(std::str::from_utf8(&fits).unwrap(), "application/json", &[])
+        .await;
+    assert_eq!(r.status, 200);
+    assert!(h.fake.calls().is_empty());
+}
+
+#[tokio::test]
+async fn refused_analyses_do_not_use_the_channel_quota() {
+    // three analyses per channel per hour, one at a time; the first one is held running
+    let gate = Arc::new(tokio::sync::Semaphore::new(0));
+    let h = harness_with(
+        |c| {
+            c.slack.max_concurrent = 1;
+            c.slack.channel_rate_limit = 3;
+        },
+        vec![Arc::new(GateSource(gate.clone()))],
+    )
+    .await;
+    let busy = |calls: &[Call]| {
+        calls
+            .iter()
+            .filter(|c| {
+                c.method == "chat.postEphemeral"
+                    && message_text(c).contains("as many analyses as it may")
+            })
+            .count()
+    };
+    let uploads = |calls: &[Call]| {
+        calls
+            .iter()
+            .filter(|c| c.method == "files.completeUploadExternal")
+            .count()
+    };
+    let quick = |r: &Reply| -> String {
+        let v: Value = serde_json::from_str(&r.body).unwrap();
+        v["text"].as_str().unwrap().to_string()
+    };
+    // a burst of three: all admitted, one runs, two are refused as busy
+    for i in 0..3 {
+        let r = h.command("C0OPS", "U0ALICE", &format!("burst {i}")).await;
+        assert!(quick(&r).contains("last 30 minutes"), "{}", r.body);
+    }
+    h.fake.wait_for(WAIT, |c| busy(c) == 2).await;
+    gate.add_permits(1);
+    h.fake.wait_for(WAIT, |c| uploads(c) == 1).await;
+    // one analysis ran: the channel has two left this hour
+    for i in 0..2 {
+        let r = h.command("C0OPS", "U0ALICE", &format!("after {i}")).await;
+        assert!(quick(&r).contains("last 30 minutes"), "{}", r.body);
+        h.fake.wait_for(WAIT, |c| uploads(c) == 2 + i).await;
+    }
+    let r = h.command("C0OPS", "U0ALICE", "one too many").await;
+    assert!(
+        quick(&r).contains("limit of analyses for the hour"),
+        "{}",
+        r.body
+    );
+    // no busy refusal after the burst, and every started analysis answered
+    let calls = h.fake.calls();
+    assert_eq!(busy(&calls), 2);
+    assert_eq!(uploads(&calls), 3);
 }

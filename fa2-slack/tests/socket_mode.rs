@@ -101,6 +101,7 @@ async fn socket_mode_envelopes_get_the_same_handling_as_http() {
             env!("CARGO_MANIFEST_DIR"),
             "/../examples/sample-incident"
         ))],
+        ..FilesConfig::default()
     });
     config.timezone = "Asia/Tokyo".into();
     config.slack.bot_token = "xoxb-socket".into();

@@ -71,6 +71,10 @@ pub struct MinerConfig {
     /// `... from RUNNING to DONE`), while differing numbers/ids never do; allowing one
     /// keeps `removing <*>`-style templates whose only variable is a name.
     pub max_word_wildcards: usize,
+    /// Wildcards per template whose values are summarised (the first ones in token order);
+    /// later ones stay `<*>` in the text but keep no values, so that a template of hundreds
+    /// of variable tokens costs at most this many value tables.
+    pub max_tracked_slots: usize,
 }
 
 impl Default for MinerConfig {
@@ -84,6 +88,7 @@ impl Default for MinerConfig {
             cache_capacity: 1 << 16,
             prefix_depth: 1,
             max_word_wildcards: 1,
+            max_tracked_slots: 16,
         }
     }
 }
@@ -117,7 +122,13 @@ pub struct Template {
 }
 
 impl Template {
-    fn new(id: TemplateId, tokens: Vec<Box<str>>, hashes: Vec<u64>, consts: Vec<bool>) -> Self {
+    fn new(
+        id: TemplateId,
+        tokens: Vec<Box<str>>,
+        hashes: Vec<u64>,
+        consts: Vec<bool>,
+        max_slots: usize,
+    ) -> Self {
         let slots = tokens
             .iter()
             .enumerate()
@@ -130,6 +141,7 @@ impl Template {
                     top: TopK::new(),
                 })
             })
+            .take(max_slots)
             .collect();
         Template {
             id,
@@ -317,7 +329,7 @@ impl TemplateMiner {
         TemplateMiner {
             config,
             templates: Vec::new(),
-            other: Template::new(OTHER_TEMPLATE_ID, Vec::new(), Vec::new(), Vec::new()),
+            other: Template::new(OTHER_TEMPLATE_ID, Vec::new(), Vec::new(), Vec::new(), 0),
             buckets: PreHashedMap::default(),
             cache: PreHashedMap::default(),
             tok: Tokenizer::default(),
@@ -374,6 +386,13 @@ impl TemplateMiner {
         };
         self.record(id, line);
         id
+    }
+
+    /// Changes the template cap: lines that would need a new template once `max` templates
+    /// exist go to the `<other>` bucket (templates already mined are kept). A caller that
+    /// mines many streams uses it to hold a budget over all of them.
+    pub fn set_max_templates(&mut self, max: usize) {
+        self.config.max_templates = max;
     }
 
     /// Looks up a template by id (including [`OTHER_TEMPLATE_ID`]).
@@ -452,7 +471,13 @@ impl TemplateMiner {
             .collect();
         let hashes = tokens.iter().map(|t| t.hash).collect();
         let consts = tokens.iter().map(|t| !t.var).collect();
-        self.templates.push(Template::new(id, toks, hashes, consts));
+        self.templates.push(Template::new(
+            id,
+            toks,
+            hashes,
+            consts,
+            self.config.max_tracked_slots,
+        ));
         self.buckets.entry(key).or_default().push(id);
         id
     }
@@ -480,6 +505,7 @@ impl TemplateMiner {
                     t.slots[s].prefix = 0;
                     t.slots[s].suffix = 0;
                 }
+                Err(s) if s >= self.config.max_tracked_slots => {}
                 Err(s) => {
                     // The constant seen so far is the first value of the new variable.
                     let mut top = TopK::new();
@@ -499,6 +525,8 @@ impl TemplateMiner {
                             top,
                         },
                     );
+                    // a wildcard before the tracked ones pushes the last one out
+                    t.slots.truncate(self.config.max_tracked_slots);
                 }
             }
         }
@@ -995,6 +1023,49 @@ mod tests {
         assert_eq!(text(&m, out[0]), "Invalid user <*> from <*>");
         let vars = m.template(out[0]).unwrap().variables();
         assert_eq!(vars[0].top_values.len(), 2);
+    }
+
+    #[test]
+    fn only_the_first_wildcards_keep_values() {
+        let cfg = MinerConfig {
+            max_tracked_slots: 3,
+            ..MinerConfig::default()
+        };
+        let mut m = TemplateMiner::new(cfg);
+        let line = |k: u32| {
+            let nums: Vec<String> = (0..100).map(|i| (i * 7 + k).to_string()).collect();
+            format!("sum of {}", nums.join(" and "))
+        };
+        let a = m.add(&line(1));
+        let b = m.add(&line(2));
+        assert_eq!(a, b);
+        let t = m.template(a).unwrap();
+        assert_eq!(
+            t.tokens().filter(|t| t.contains("<*>")).count(),
+            100,
+            "{}",
+            t.text()
+        );
+        let vars = t.variables();
+        assert_eq!(vars.len(), 3);
+        assert_eq!(vars[0].token_index, 2);
+        assert_eq!(vars[0].top_values.len(), 2);
+        // a word generalised before the tracked ones keeps the cap
+        let c = m.add("alpha beta gamma 1 x 2 x 3 x 4");
+        let d = m.add("alpha zeta gamma 5 x 6 x 7 x 8");
+        assert_eq!(c, d);
+        let vars = m.template(c).unwrap().variables();
+        assert_eq!(vars.len(), 3);
+        assert_eq!(vars[0].token_index, 1);
+    }
+
+    #[test]
+    fn a_lowered_template_cap_sends_new_kinds_to_other() {
+        let mut m = TemplateMiner::default();
+        let a = m.add("first message");
+        m.set_max_templates(1);
+        assert_eq!(m.add("first message"), a);
+        assert_eq!(m.add("a different kind of line"), OTHER_TEMPLATE_ID);
     }
 
     #[test]

@@ -14,6 +14,9 @@ use std::collections::BTreeMap;
 const MAX_KEYS: usize = 200;
 /// Target groups tracked.
 const MAX_TARGET_GROUPS: usize = 64;
+/// Bytes kept of a target group name (AWS allows 32 characters; a name that is not one, like a
+/// whole odd ARN, is cut rather than kept whole as a key).
+const TARGET_GROUP_BYTES: usize = 256;
 
 #[derive(Debug)]
 struct GroupStats {
@@ -90,6 +93,7 @@ pub(crate) fn path_pattern(path: &str) -> String {
 /// is all digits, 8 or more hex digits and dashes, or 16 or more characters with a digit,
 /// becomes `{id}`. The two must change together; the Athena tests run both on the same rows.
 /// (Lengths count characters in SQL and bytes here; they differ only for non-ASCII segments.)
+#[cfg(feature = "aws")]
 pub(crate) fn path_pattern_sql(path: &str) -> String {
     format!(
         "array_join(transform(split({path}, '/'), s -> CASE WHEN regexp_like(s, '^[0-9]+$') \
@@ -107,11 +111,10 @@ impl AlbAggregator {
         ts: DateTime<Utc>,
         a: &AlbAccessLog,
     ) {
-        let tg = a.target_group();
-        if !self.groups.contains_key(tg) && self.groups.len() >= MAX_TARGET_GROUPS {
+        let tg = crate::bounds::cut(a.target_group(), TARGET_GROUP_BYTES);
+        if !self.groups.contains_key(&tg) && self.groups.len() >= MAX_TARGET_GROUPS {
             return self.add_to("(other target groups)", ctx, origin, phase, ts, a);
         }
-        let tg = tg.to_string();
         self.add_to(&tg, ctx, origin, phase, ts, a);
     }
 
@@ -119,12 +122,11 @@ impl AlbAggregator {
     /// aggregates, weighted; no latency percentiles or samples can come from counts.
     pub fn add_count(&mut self, ctx: &Ctx<'_>, origin: OriginId, c: &AlbCount) {
         let tl = &ctx.timeline;
-        let key = if !self.groups.contains_key(&c.target_group)
-            && self.groups.len() >= MAX_TARGET_GROUPS
-        {
+        let tg = crate::bounds::cut(&c.target_group, TARGET_GROUP_BYTES);
+        let key = if !self.groups.contains_key(&tg) && self.groups.len() >= MAX_TARGET_GROUPS {
             "(other target groups)".to_string()
         } else {
-            c.target_group.clone()
+            tg
         };
         let g = self
             .groups
@@ -189,21 +191,23 @@ impl AlbAggregator {
             }
         }
         let code = a.elb_status_code.unwrap_or(0);
+        // each field within the sample's cap: a megabyte URL is not copied to be cut
+        let field = |s: &'_ str| crate::bounds::prefix(s, super::SAMPLE_BYTES).to_string();
         let sample = || {
             format!(
                 "{} {} {} {} target={} target_status={} target_time={} error_reason={}",
                 crate::time::rfc3339(ts),
                 code,
-                a.method,
-                a.url,
-                a.target,
+                field(&a.method),
+                field(&a.url),
+                field(&a.target),
                 a.target_status_code
                     .map_or("-".to_string(), |c| c.to_string()),
                 a.target_processing_time,
                 if a.error_reason.is_empty() {
-                    "-"
+                    "-".to_string()
                 } else {
-                    &a.error_reason
+                    field(&a.error_reason)
                 }
             )
         };

@@ -19,6 +19,44 @@ const MAX_GROUPS: usize = 1000;
 const MAX_TIMES: usize = 64;
 /// How far before the anchor a change is considered a suspect.
 const LOOKBACK_MINUTES: f64 = 60.0;
+/// Bytes kept of each short field of an event (names, actor, ARNs, IPs, user agent): the
+/// first event of each of up to 2 × [`MAX_GROUPS`] groups is kept whole, and its key repeats
+/// four of these fields, so each must cost a bounded number of bytes whatever the source sent.
+/// The longest ARNs and user agents AWS writes fit.
+const FIELD_BYTES: usize = 512;
+/// Bytes kept of an error message (the report shows 200 characters of it).
+const MESSAGE_BYTES: usize = 1024;
+/// Resources kept per event, and bytes kept of each.
+const MAX_RESOURCES: usize = 8;
+
+/// Cuts every string of `e` to its cap ([`FIELD_BYTES`], [`MESSAGE_BYTES`], and the
+/// parsers' `MAX_PARAMS_LEN` for `requestParameters`), marking each cut with `…`: every
+/// source's events (files, Athena rows, API lookups, third-party sources) pass here.
+fn bound_event(e: &mut AuditEvent) {
+    use crate::bounds::cut_in_place;
+    use crate::telemetry::files::cloudtrail::MAX_PARAMS_LEN;
+    for f in [
+        &mut e.event_source,
+        &mut e.event_name,
+        &mut e.region,
+        &mut e.source_ip,
+        &mut e.user_agent,
+        &mut e.identity_type,
+        &mut e.identity_arn,
+        &mut e.actor,
+        &mut e.error_code,
+        &mut e.event_id,
+    ] {
+        cut_in_place(f, FIELD_BYTES);
+    }
+    cut_in_place(&mut e.error_message, MESSAGE_BYTES);
+    cut_in_place(&mut e.request_parameters, MAX_PARAMS_LEN);
+    e.resources.truncate(MAX_RESOURCES);
+    e.resources.shrink_to_fit();
+    for r in e.resources.iter_mut() {
+        cut_in_place(r, FIELD_BYTES);
+    }
+}
 
 #[derive(Debug)]
 struct Group {
@@ -59,8 +97,9 @@ impl AuditAggregator {
         origin: OriginId,
         phase: Phase,
         ts: DateTime<Utc>,
-        e: AuditEvent,
+        mut e: AuditEvent,
     ) {
+        bound_event(&mut e);
         note_origin(&mut self.origins, origin);
         if !e.error_code.is_empty() {
             let key = (
@@ -168,7 +207,10 @@ impl AuditAggregator {
                 g.source_ips.describe(3)
             ));
             e.resources = e0.resources.clone();
-            e.samples = vec![describe_event(e0)];
+            e.samples = vec![super::clip_sample(
+                &describe_event(e0),
+                ctx.config.sample_chars,
+            )];
             let locs = super::locators(origins, &g.origins);
             e.reproduce = crate::reproduce::grep_command(&locs, &code, Some(".errorCode"));
             e.origins = g.origins;
@@ -328,9 +370,43 @@ fn change_evidence(
         }
     ));
     e.resources = e0.resources.clone();
-    e.samples = vec![describe_event(e0)];
+    e.samples = vec![super::clip_sample(
+        &describe_event(e0),
+        ctx.config.sample_chars,
+    )];
     let locs = super::locators(origins, &g.origins);
     e.reproduce = crate::reproduce::grep_command(&locs, name, Some(".eventName"));
     e.origins = g.origins;
     e
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use crate::telemetry::files::cloudtrail::MAX_PARAMS_LEN;
+
+    #[test]
+    fn every_kept_string_of_an_event_is_capped() {
+        let big = "x".repeat(1 << 20);
+        let mut e = AuditEvent {
+            event_name: big.clone(),
+            actor: big.clone(),
+            user_agent: big.clone(),
+            error_code: "AccessDenied".into(),
+            error_message: big.clone(),
+            request_parameters: big.clone(),
+            resources: vec![big.clone(); 1000],
+            ..Default::default()
+        };
+        bound_event(&mut e);
+        assert_eq!(e.event_name.len(), FIELD_BYTES + 3);
+        assert_eq!(e.actor.len(), FIELD_BYTES + 3);
+        assert_eq!(e.user_agent.len(), FIELD_BYTES + 3);
+        assert_eq!(e.error_code, "AccessDenied");
+        assert_eq!(e.error_message.len(), MESSAGE_BYTES + 3);
+        assert_eq!(e.request_parameters.len(), MAX_PARAMS_LEN + 3);
+        assert_eq!(e.resources.len(), MAX_RESOURCES);
+        assert!(e.resources.iter().all(|r| r.len() == FIELD_BYTES + 3));
+    }
 }

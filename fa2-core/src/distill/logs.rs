@@ -17,8 +17,24 @@ use std::borrow::Cow;
 use std::collections::HashMap;
 use std::sync::Arc;
 
-/// Bytes of a message that are mined.
+/// Bytes of a message that are mined: the miner only ever sees this much of a message (plus
+/// an exception class), so its per-message work and the template it keeps (at most
+/// `max_tokens` tokens, values cut to `max_value_len`) do not grow with the message. What
+/// tells one kind of message from another is at its start.
 const MAX_MINED_BYTES: usize = 512;
+/// Bytes kept of an exception class appended to the mining text (a class name is short; a
+/// longer "name" is noise).
+const MAX_EXCEPTION_BYTES: usize = 160;
+/// Bytes kept of a template's text (mined or counted by the server): the title shows 300
+/// characters of it, the rest only serves to find a verbatim needle for `grep`.
+pub(crate) const TEMPLATE_BYTES: usize = 1024;
+/// Bytes kept of a log group name (CloudWatch allows 512 characters).
+const GROUP_NAME_BYTES: usize = 512;
+/// Templates mined over all log groups together: each costs up to a few tens of KB (its
+/// tokens, the values of its first wildcards, its timeline and samples), and the per-group
+/// cap times the number of groups would be half a million of them. Once the budget is spent
+/// every group's new kinds of messages go to its "other messages" bucket, counted.
+const MAX_TOTAL_TEMPLATES: usize = 10_000;
 
 /// Log level as written in the message (or inferred).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -134,14 +150,7 @@ struct JsonLine<'a> {
 }
 
 fn clip_bytes(s: &str, max: usize) -> &str {
-    if s.len() <= max {
-        return s;
-    }
-    let mut cut = max;
-    while !s.is_char_boundary(cut) {
-        cut -= 1;
-    }
-    &s[..cut]
+    crate::bounds::prefix(s, max)
 }
 
 /// Reduces a log message to its mining text and level.
@@ -195,7 +204,9 @@ pub fn mining_text(message: &str) -> MinedMessage<'_> {
     }
     let level = level.unwrap_or(LogLevel::Unknown);
     let line = clip_bytes(line, MAX_MINED_BYTES);
-    let exception = rest.and_then(exception_class);
+    let exception = rest
+        .and_then(exception_class)
+        .map(|ex| clip_bytes(ex, MAX_EXCEPTION_BYTES));
     let text = match exception {
         Some(ex) if !line.contains(ex) => Cow::Owned(format!("{line} | {ex}")),
         _ => Cow::Borrowed(line),
@@ -254,6 +265,8 @@ pub(crate) struct LogAggregator {
     index: HashMap<Arc<str>, usize>,
     max_groups: usize,
     miner_config: MinerConfig,
+    /// Templates mined so far over all groups (at most [`MAX_TOTAL_TEMPLATES`] and a few).
+    mined: usize,
 }
 
 /// Name of the shared bucket for groups beyond the cap.
@@ -270,6 +283,7 @@ impl LogAggregator {
                 max_templates: config.max_templates_per_group,
                 ..MinerConfig::default()
             },
+            mined: 0,
         }
     }
 
@@ -308,21 +322,25 @@ impl LogAggregator {
             samples,
             origins: vec![origin],
         };
-        self.patterns
-            .push((p.group.clone(), p.pattern.clone(), stats));
+        self.patterns.push((
+            bounded_group_name(&p.group),
+            crate::bounds::cut(&p.pattern, TEMPLATE_BYTES),
+            stats,
+        ));
     }
 
     fn group_index(&mut self, name: &Arc<str>) -> usize {
-        if let Some(&i) = self.index.get(name) {
+        let name = bounded_group_name(name);
+        if let Some(&i) = self.index.get(&name) {
             return i;
         }
+        // Names beyond the cap are not indexed: the index stays as small as the groups.
         let key: Arc<str> = if self.groups.len() + 1 >= self.max_groups {
             Arc::from(OTHER_GROUPS)
         } else {
-            name.clone()
+            name
         };
         if let Some(&i) = self.index.get(&key) {
-            self.index.insert(name.clone(), i);
             return i;
         }
         self.groups.push(GroupState {
@@ -332,7 +350,6 @@ impl LogAggregator {
         });
         let i = self.groups.len() - 1;
         self.index.insert(key, i);
-        self.index.insert(name.clone(), i);
         i
     }
 
@@ -348,7 +365,24 @@ impl LogAggregator {
         let gi = self.group_index(&ev.group);
         let g = &mut self.groups[gi];
         let mined = mining_text(&ev.message);
+        let before = g.miner.len();
         let id = g.miner.add(&mined.text);
+        if g.miner.len() > before {
+            self.mined += 1;
+            if self.mined == MAX_TOTAL_TEMPLATES {
+                // the budget is spent: every miner keeps what it has, new groups get none
+                for g in self.groups.iter_mut() {
+                    let n = g
+                        .miner
+                        .templates()
+                        .filter(|t| t.id != OTHER_TEMPLATE_ID)
+                        .count();
+                    g.miner.set_max_templates(n);
+                }
+                self.miner_config.max_templates = 0;
+            }
+        }
+        let g = &mut self.groups[gi];
         let st = g.stats.entry(id).or_insert_with(|| TemplateStats {
             counts: PhaseCounts::new(&ctx.timeline),
             levels: [0; 7],
@@ -388,7 +422,9 @@ impl LogAggregator {
                 let text = if id == OTHER_TEMPLATE_ID {
                     "other messages (template cap reached)".to_string()
                 } else {
-                    t.text()
+                    let mut text = t.text();
+                    crate::bounds::cut_in_place(&mut text, TEMPLATE_BYTES);
+                    text
                 };
                 out.push(template_evidence(
                     ctx,
@@ -401,6 +437,15 @@ impl LogAggregator {
             }
         }
         out
+    }
+}
+
+/// `name` within [`GROUP_NAME_BYTES`] (shared, not copied, when it already is).
+fn bounded_group_name(name: &Arc<str>) -> Arc<str> {
+    if name.len() <= GROUP_NAME_BYTES {
+        name.clone()
+    } else {
+        Arc::from(crate::bounds::cut(name, GROUP_NAME_BYTES))
     }
 }
 
@@ -747,6 +792,120 @@ mod tests {
             "same burst score: {z} vs {}",
             full.2
         );
+    }
+
+    #[test]
+    fn a_huge_message_keeps_a_capped_template_and_sample() {
+        use crate::distill::{DistillConfig, Distiller, SAMPLE_BYTES};
+        use crate::record::{LogEvent, Record};
+        let s = crate::time::parse_timestamp("2024-08-16T11:00:00Z").unwrap();
+        let w = crate::request::Window::with_baseline(
+            s,
+            s + chrono::Duration::minutes(30),
+            std::time::Duration::from_secs(3600),
+        )
+        .unwrap();
+        // no spaces in the second: one 600 KB token, and an exception "class" of 200 KB
+        let words: Vec<String> = (0..60_000).map(|i| format!("w{i}x")).collect();
+        let huge = format!("ERROR {}", words.join(" "));
+        let one_token = format!(
+            "ERROR {}\n{}Exception: boom",
+            "é".repeat(300_000),
+            "A".repeat(200_000)
+        );
+        let mined = mining_text(&one_token);
+        assert!(
+            mined.text.len() <= MAX_MINED_BYTES + 3 + MAX_EXCEPTION_BYTES,
+            "{}",
+            mined.text.len()
+        );
+        let group: Arc<str> = Arc::from("g".repeat(100_000));
+        let mut d = Distiller::new(w, DistillConfig::default());
+        for (i, msg) in [&huge, &one_token].into_iter().enumerate() {
+            d.accept(
+                0,
+                Record::Log(LogEvent {
+                    ts: s + chrono::Duration::minutes(i as i64),
+                    group: group.clone(),
+                    stream: None,
+                    message: msg.clone(),
+                }),
+            );
+        }
+        let out = d.finish(&crate::redact::Redactor::builtin());
+        assert_eq!(out.evidence.len(), 2);
+        for e in &out.evidence {
+            // group name (cut) + a title of 300 characters
+            assert!(
+                e.title.len() < GROUP_NAME_BYTES + 300 * 4 + 64,
+                "{}",
+                e.title.len()
+            );
+            assert!(e.resources[0].len() <= GROUP_NAME_BYTES + 3);
+            let sample = &e.samples[0];
+            assert!(sample.len() <= SAMPLE_BYTES + 3, "{}", sample.len());
+            assert!(sample.ends_with('…'), "the cut is marked");
+            assert!(e.detail.as_ref().unwrap().len() < 4096);
+            assert!(e.reproduce.len() < 4096);
+        }
+    }
+
+    #[test]
+    fn templates_of_all_groups_share_one_budget() {
+        use crate::distill::{DistillConfig, Distiller};
+        use crate::record::{LogEvent, Record};
+        let s = crate::time::parse_timestamp("2024-08-16T11:00:00Z").unwrap();
+        let w = crate::request::Window::with_baseline(
+            s,
+            s + chrono::Duration::minutes(30),
+            std::time::Duration::from_secs(3600),
+        )
+        .unwrap();
+        let word = |k: usize| -> String {
+            (0..4)
+                .map(|j| char::from(b'a' + ((k / 26usize.pow(j)) % 26) as u8))
+                .collect()
+        };
+        let mut d = Distiller::new(w, DistillConfig::default());
+        // 60 groups × 200 kinds of message: more kinds than the budget
+        for g in 0..60 {
+            let group: Arc<str> = Arc::from(format!("/app/{}", word(g)));
+            for k in 0..200 {
+                d.accept(
+                    0,
+                    Record::Log(LogEvent {
+                        ts: s + chrono::Duration::seconds(k as i64),
+                        group: group.clone(),
+                        stream: None,
+                        message: format!("{} request failed", word(k * 60 + g)),
+                    }),
+                );
+            }
+        }
+        let out = d.finish(&crate::redact::Redactor::builtin());
+        let n = out.stats.log_templates as usize;
+        assert!(
+            (MAX_TOTAL_TEMPLATES..=MAX_TOTAL_TEMPLATES + 60).contains(&n),
+            "{n} templates"
+        );
+        assert_eq!(
+            out.stats.records_in_incident,
+            60 * 200,
+            "every event counted"
+        );
+    }
+
+    #[test]
+    fn a_huge_template_text_is_cut() {
+        let mut m = TemplateMiner::new(MinerConfig::default());
+        // Long tokens: the miner keeps at most max_tokens of them; the text is cut to the cap.
+        let msg: Vec<String> = (0..400)
+            .map(|i| format!("{}{i}", "word".repeat(20)))
+            .collect();
+        let id = m.add(&msg.join(" "));
+        let mut text = m.template(id).unwrap().text();
+        crate::bounds::cut_in_place(&mut text, TEMPLATE_BYTES);
+        assert!(text.len() <= TEMPLATE_BYTES + 3);
     }
 
     #[test]

@@ -8,11 +8,17 @@ use crate::telemetry::{Origin, OriginId};
 use chrono::{DateTime, Utc};
 use std::collections::BTreeMap;
 
-/// Series tracked (each is bounded by what CloudWatch returns).
+/// Series tracked.
 const MAX_SERIES: usize = 500;
+/// Points kept per series (16 bytes each): a day of one-second points is far fewer than a
+/// file can hold, and a series past this is thinned to every other point (medians and the
+/// change time survive; the detail says so). 500 series of this many are 160 MB at most.
+const MAX_POINTS: usize = 20_000;
+/// Bytes kept of a series id or label (the key of a series).
+const KEY_BYTES: usize = 256;
 
-/// Points of one series and where they came from.
-type SeriesPoints = (Vec<(DateTime<Utc>, f64)>, Vec<OriginId>);
+/// Points of one series, where they came from, and whether they were thinned.
+type SeriesPoints = (Vec<(DateTime<Utc>, f64)>, Vec<OriginId>, bool);
 
 #[derive(Debug, Default)]
 pub(crate) struct MetricAggregator {
@@ -42,20 +48,44 @@ fn fmt_num(v: f64) -> String {
 }
 
 impl MetricAggregator {
-    pub fn add(&mut self, origin: OriginId, m: MetricSeries) {
-        let key = (m.label.clone(), m.id.clone());
+    /// Takes a series; only points that [`MetricAggregator::finish`] can use are kept (the
+    /// baseline, the ten minutes before the start and the incident).
+    pub fn add(&mut self, origin: OriginId, m: MetricSeries, w: &crate::request::Window) {
+        let key = (
+            crate::bounds::cut(&m.label, KEY_BYTES),
+            crate::bounds::cut(&m.id, KEY_BYTES),
+        );
         if !self.series.contains_key(&key) && self.series.len() >= MAX_SERIES {
             return;
         }
+        let from = w
+            .baseline_start
+            .min(w.start - chrono::Duration::minutes(10));
         let entry = self.series.entry(key).or_default();
-        entry.0.extend(m.points);
+        entry.0.extend(
+            m.points
+                .into_iter()
+                .filter(|(t, _)| *t >= from && *t < w.end),
+        );
+        if entry.0.len() > MAX_POINTS {
+            entry.0.sort_by_key(|p| p.0);
+            entry.0.dedup_by_key(|p| p.0);
+            while entry.0.len() > MAX_POINTS {
+                let mut i = 0;
+                entry.0.retain(|_| {
+                    i += 1;
+                    i % 2 == 1
+                });
+                entry.2 = true;
+            }
+        }
         note_origin(&mut entry.1, origin);
     }
 
     pub fn finish(self, ctx: &Ctx<'_>, origins: &[Origin]) -> Vec<Evidence> {
         let w = ctx.window;
         let mut out = Vec::new();
-        for ((label, id), (mut points, origin_ids)) in self.series {
+        for ((label, id), (mut points, origin_ids, thinned)) in self.series {
             points.sort_by_key(|p| p.0);
             points.dedup_by_key(|p| p.0);
             let mut base: Vec<f64> = points
@@ -121,8 +151,13 @@ impl MetricAggregator {
                 new: false,
             };
             e.detail = Some(format!(
-                "shift {shift:+.1} robust standard deviations; incident max {}; points: {n_inc} incident, {n_base} baseline",
-                fmt_num(peak)
+                "shift {shift:+.1} robust standard deviations; incident max {}; points: {n_inc} incident, {n_base} baseline{}",
+                fmt_num(peak),
+                if thinned {
+                    format!(" (more than {MAX_POINTS} points: thinned to every other one)")
+                } else {
+                    String::new()
+                }
             ));
             e.resources = vec![label_text.clone()];
             let locs = super::locators(origins, &origin_ids);
@@ -143,5 +178,41 @@ mod tests {
         assert_eq!(median(&mut [3.0, 1.0, 2.0]), Some(2.0));
         assert_eq!(median(&mut [4.0, 1.0, 2.0, 3.0]), Some(2.5));
         assert_eq!(median(&mut []), None);
+    }
+
+    #[test]
+    fn a_series_keeps_a_bounded_number_of_points_of_the_windows() {
+        let s = crate::time::parse_timestamp("2024-08-16T11:00:00Z").unwrap_or_default();
+        let w = crate::request::Window::with_baseline(
+            s,
+            s + chrono::Duration::minutes(30),
+            std::time::Duration::from_secs(3600),
+        )
+        .expect("window");
+        let mut a = MetricAggregator::default();
+        // ten points a second for 3 hours: 108,000 points, a third of them outside the windows
+        let points = (0..108_000)
+            .map(|i| {
+                (
+                    s - chrono::Duration::minutes(90) + chrono::Duration::milliseconds(i * 100),
+                    1.0,
+                )
+            })
+            .collect();
+        let m = MetricSeries {
+            id: "x".repeat(10_000),
+            label: String::new(),
+            points,
+        };
+        a.add(0, m, &w);
+        let ((_, id), (points, _, thinned)) = a.series.iter().next().expect("series");
+        assert!(points.len() <= MAX_POINTS, "{}", points.len());
+        assert!(*thinned);
+        assert_eq!(id.len(), KEY_BYTES + 3);
+        assert!(
+            points
+                .iter()
+                .all(|(t, _)| *t >= w.baseline_start && *t < w.end)
+        );
     }
 }

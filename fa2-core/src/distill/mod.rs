@@ -22,6 +22,7 @@ use crate::telemetry::{Locator, Origin, OriginId};
 use chrono::{DateTime, Utc};
 use std::collections::BTreeMap;
 
+#[cfg(feature = "aws")]
 pub(crate) use alb::path_pattern_sql;
 pub use logs::{LogLevel, MinedMessage, mining_text};
 
@@ -267,7 +268,7 @@ impl Samples {
         if list.len() >= cap {
             return;
         }
-        let clipped = clip(text, chars);
+        let clipped = clip_sample(text, chars);
         if !list.contains(&clipped) {
             list.push(clipped);
         }
@@ -284,6 +285,24 @@ impl Samples {
         out.truncate(cap);
         out
     }
+}
+
+/// Bytes kept of one sample whatever `sample_chars` says: samples are kept per template,
+/// target group and cause (thousands of them), and 2 KiB is far more than a reader or the
+/// prompt uses of one line (the prompt shows a few hundred characters).
+pub(crate) const SAMPLE_BYTES: usize = 2048;
+/// Bytes kept of a key counted by a [`BoundedCounter`] (paths, codes, reasons, IPs): a key is
+/// shown as one short item of a list, and hundreds of keys are kept per group.
+pub(crate) const KEY_BYTES: usize = 200;
+
+/// A sample of `text`: at most `chars` characters and [`SAMPLE_BYTES`] bytes, the cut marked.
+pub(crate) fn clip_sample(text: &str, chars: usize) -> String {
+    let head = crate::bounds::prefix(text, SAMPLE_BYTES);
+    let mut out = clip(head, chars);
+    if head.len() < text.len() && !out.ends_with(crate::bounds::CUT_MARKER) {
+        out.push(crate::bounds::CUT_MARKER);
+    }
+    out
 }
 
 /// Cuts `text` to at most `chars` characters, marking the cut.
@@ -448,7 +467,7 @@ impl Distiller {
             }
         };
         if let Record::Metric(m) = record {
-            self.metrics.add(origin, m);
+            self.metrics.add(origin, m, &self.window);
             return;
         }
         let Some((phase, ts)) = self.count_phase(ts) else {
@@ -621,6 +640,13 @@ impl BoundedCounter {
     }
 
     pub fn add_n(&mut self, key: &str, n: u64, cap: usize) {
+        let cut;
+        let key = if key.len() > KEY_BYTES {
+            cut = crate::bounds::cut(key, KEY_BYTES);
+            cut.as_str()
+        } else {
+            key
+        };
         if let Some(v) = self.map.get_mut(key) {
             *v += n;
         } else if self.map.len() < cap {
@@ -654,5 +680,35 @@ impl BoundedCounter {
 
     pub fn total(&self) -> u64 {
         self.map.values().sum::<u64>() + self.other
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn samples_and_counted_keys_are_capped_in_bytes() {
+        let mut s = Samples::default();
+        // 1,200 characters of 4 bytes each would be 4,800 bytes: the byte cap comes first
+        s.offer(3, 1200, Phase::Incident, &"😀".repeat(5000));
+        s.offer(3, 1200, Phase::Incident, &"x".repeat(1_000_000));
+        s.offer(3, 1200, Phase::Incident, "short");
+        let got = s.take(3);
+        assert_eq!(got.len(), 3);
+        assert!(got[0].len() <= SAMPLE_BYTES + 3 && got[0].ends_with('…'));
+        assert_eq!(
+            got[1].chars().count(),
+            1201,
+            "1,200 characters and the marker"
+        );
+        assert_eq!(got[2], "short");
+        let mut c = BoundedCounter::default();
+        let long = "k".repeat(1_000_000);
+        c.add(&long, 10);
+        c.add(&long, 10);
+        let top = c.top(1);
+        assert_eq!(top[0].1, 2, "a cut key still counts as one key");
+        assert_eq!(top[0].0.len(), KEY_BYTES + 3);
     }
 }

@@ -12,6 +12,11 @@ use std::collections::BTreeMap;
 
 const MAX_KEYS: usize = 500;
 const MAX_SERVICES: usize = 100;
+/// Bytes kept of a service, entity or exception name in a key: up to [`MAX_KEYS`] keys are
+/// kept, and a name is shown once in a title.
+const NAME_BYTES: usize = 256;
+/// Bytes kept of the exception message of a cause (the report shows a few hundred).
+const MESSAGE_BYTES: usize = 1024;
 
 /// `(kind, service, entity, exception)`
 type CauseKey = (&'static str, String, String, String);
@@ -47,18 +52,21 @@ impl TraceAggregator {
         origin: OriginId,
         phase: Phase,
         ts: DateTime<Utc>,
-        key: CauseKey,
+        mut key: CauseKey,
         message: &str,
         sample: &str,
         full: bool,
         weight: f64,
     ) {
+        for part in [&mut key.1, &mut key.2, &mut key.3] {
+            crate::bounds::cut_in_place(part, NAME_BYTES);
+        }
         if !self.causes.contains_key(&key) && self.causes.len() >= MAX_KEYS {
             return;
         }
         let c = self.causes.entry(key).or_insert_with(|| Cause {
             counts: PhaseCounts::new(&ctx.timeline),
-            message: message.to_string(),
+            message: crate::bounds::cut(message, MESSAGE_BYTES),
             samples: Samples::default(),
             origins: Vec::new(),
             from_full_traces: full,
@@ -140,10 +148,11 @@ impl TraceAggregator {
             }
         }
         let svc = if s.entry_point.is_empty() {
-            "(unknown)"
+            "(unknown)".to_string()
         } else {
-            &s.entry_point
+            crate::bounds::cut(&s.entry_point, NAME_BYTES)
         };
+        let svc = svc.as_str();
         // Percentiles of an even sample estimate those of its window: no weighting.
         if self.latency.contains_key(svc) || self.latency.len() < MAX_SERVICES {
             let l = self.latency.entry(svc.to_string()).or_default();

@@ -1,6 +1,7 @@
 //! ALB access logs in the documented space-separated format with quoted fields, as delivered
 //! to S3 (one entry per line, any number of trailing fields).
 
+use super::losses::Loss;
 use super::{FileCtx, FileError};
 use crate::record::{AlbAccessLog, Record};
 use std::io::BufRead;
@@ -8,6 +9,11 @@ use std::io::BufRead;
 const TYPES: &[&str] = &["http", "https", "h2", "grpcs", "ws", "wss"];
 /// Fields up to and including `request` must be present for an entry to be usable.
 const MIN_FIELDS: usize = 13;
+/// Trailing fields kept after the documented ones (ALB adds about one a year; nothing reads
+/// them yet): an entry with thousands of them must not keep thousands of strings.
+const MAX_EXTRA_FIELDS: usize = 8;
+/// Bytes kept of one trailing field.
+const EXTRA_FIELD_BYTES: usize = 256;
 
 /// Quick check used by format detection.
 pub(crate) fn looks_like_alb(line: &str) -> bool {
@@ -103,22 +109,22 @@ pub(crate) fn parse_entry(line: &str) -> Option<AlbAccessLog> {
         target_status_code_list: get(26),
         classification: get(27),
         classification_reason: get(28),
-        extra: f.iter().skip(29).map(|s| (*s).to_string()).collect(),
+        extra: f
+            .iter()
+            .skip(29)
+            .take(MAX_EXTRA_FIELDS)
+            .map(|s| crate::bounds::cut(s, EXTRA_FIELD_BYTES))
+            .collect(),
     })
 }
 
 pub(crate) fn read_alb_log(
-    mut reader: Box<dyn BufRead + Send>,
+    reader: Box<dyn BufRead + Send>,
     ctx: &mut FileCtx<'_>,
 ) -> Result<(), FileError> {
+    let mut lines = ctx.lines(reader);
     let mut buf = Vec::with_capacity(1024);
-    let mut bad = 0u64;
-    let mut first_bad: Option<String> = None;
-    loop {
-        buf.clear();
-        if reader.read_until(b'\n', &mut buf)? == 0 {
-            break;
-        }
+    while lines.next_into(&mut buf)? {
         while matches!(buf.last(), Some(b'\n' | b'\r')) {
             buf.pop();
         }
@@ -129,18 +135,11 @@ pub(crate) fn read_alb_log(
         match parse_entry(&line) {
             Some(entry) => ctx.emit(Record::Alb(Box::new(entry)))?,
             None => {
-                bad += 1;
-                if first_bad.is_none() {
-                    first_bad = Some(line.chars().take(80).collect());
-                }
+                ctx.lose(Loss::NotAlb, 1);
+                ctx.losses
+                    .sample(Loss::NotAlb, || line.chars().take(80).collect());
             }
         }
-    }
-    if bad > 0 {
-        ctx.note(format!(
-            "{bad} lines are not ALB access log entries and were ignored (first: `{}`)",
-            first_bad.unwrap_or_default()
-        ));
     }
     Ok(())
 }
@@ -189,6 +188,17 @@ mod tests {
             warn.contains("2 lines are not ALB access log entries"),
             "{warn}"
         );
+    }
+
+    #[test]
+    fn thousands_of_trailing_fields_keep_a_few_short_ones() {
+        let long = "x".repeat(10_000);
+        let line = format!("{DOC_HTTPS} {long} {}", vec!["f"; 10_000].join(" "));
+        let e = parse_entry(&line).unwrap();
+        assert_eq!(e.extra.len(), MAX_EXTRA_FIELDS);
+        assert_eq!(e.extra[0], "TID_1234abcd5678ef90");
+        assert_eq!(e.extra[1].len(), EXTRA_FIELD_BYTES + '…'.len_utf8());
+        assert_eq!(e.elb_status_code, Some(200));
     }
 
     #[test]

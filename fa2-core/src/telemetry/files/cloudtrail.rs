@@ -2,6 +2,7 @@
 //! lookup-events` output (whose `CloudTrailEvent` is the full event as a JSON string).
 
 use super::json_stream::for_each_element;
+use super::losses::Loss;
 use super::{FileCtx, FileError};
 use crate::record::{AuditEvent, Record};
 use serde_json::Value;
@@ -111,10 +112,38 @@ pub(crate) fn truncate(mut text: String, max: usize) -> String {
     text
 }
 
+/// `params` as compact JSON cut to [`MAX_PARAMS_LEN`] bytes (the cut marked), serialised into
+/// a bounded buffer: a megabyte of parameters is neither copied nor written out to keep 400
+/// bytes of it. Equal to `truncate(params.to_string(), MAX_PARAMS_LEN)`.
+pub(crate) fn params_text(params: &Value) -> String {
+    /// Takes bytes up to a limit, then fails, which stops the serialiser.
+    struct Bounded(Vec<u8>, usize);
+    impl std::io::Write for Bounded {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            let room = self.1.saturating_sub(self.0.len());
+            if room == 0 {
+                return Err(std::io::Error::other("enough"));
+            }
+            let n = buf.len().min(room);
+            self.0.extend_from_slice(&buf[..n]);
+            Ok(n)
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    // A character cut at the end of the buffer starts after MAX_PARAMS_LEN: `truncate` drops it.
+    let limit = MAX_PARAMS_LEN + 4;
+    let mut w = Bounded(Vec::with_capacity(limit), limit);
+    // An error here only means the buffer is full.
+    let _ = serde_json::to_writer(&mut w, params);
+    truncate(String::from_utf8_lossy(&w.0).into_owned(), MAX_PARAMS_LEN)
+}
+
 /// Maps one CloudTrail event JSON object.
 pub(crate) fn audit_event(v: &Value) -> AuditEvent {
-    let ui = v.get("userIdentity").cloned().unwrap_or(Value::Null);
-    let params = v.get("requestParameters").cloned().unwrap_or(Value::Null);
+    let ui = v.get("userIdentity").unwrap_or(&Value::Null);
+    let params = v.get("requestParameters").unwrap_or(&Value::Null);
     let mut resources: Vec<String> = Vec::new();
     if let Some(Value::Array(rs)) = v.get("resources") {
         for r in rs {
@@ -123,7 +152,7 @@ pub(crate) fn audit_event(v: &Value) -> AuditEvent {
             }
         }
     }
-    resources_from_params(&params, &mut resources);
+    resources_from_params(params, &mut resources);
     let read_only = match v.get("readOnly") {
         Some(Value::Bool(b)) => Some(*b),
         Some(Value::String(x)) => x.parse().ok(),
@@ -140,16 +169,16 @@ pub(crate) fn audit_event(v: &Value) -> AuditEvent {
         region: s(v, "awsRegion"),
         source_ip: s(v, "sourceIPAddress"),
         user_agent: s(v, "userAgent"),
-        identity_type: s(&ui, "type"),
-        identity_arn: s(&ui, "arn"),
-        actor: actor(&ui),
+        identity_type: s(ui, "type"),
+        identity_arn: s(ui, "arn"),
+        actor: actor(ui),
         read_only,
         error_code: s(v, "errorCode"),
         error_message: s(v, "errorMessage"),
         request_parameters: if params.is_null() {
             String::new()
         } else {
-            truncate(params.to_string(), MAX_PARAMS_LEN)
+            params_text(params)
         },
         resources,
         event_id: s(v, "eventID"),
@@ -160,36 +189,29 @@ pub(crate) fn read_records(
     reader: Box<dyn BufRead + Send>,
     ctx: &mut FileCtx<'_>,
 ) -> Result<(), FileError> {
-    let mut bad = 0u64;
+    let reader = ctx.json(reader);
     for_each_element(reader, "Records", |v: Value| {
         let ev = audit_event(&v);
         if ev.time.is_none() {
-            bad += 1;
+            ctx.lose(Loss::NoEventTime, 1);
         }
         ctx.emit(Record::Audit(Box::new(ev)))
-    })?;
-    if bad > 0 {
-        ctx.note(format!("{bad} events have no valid eventTime"));
-    }
-    Ok(())
+    })
 }
 
 pub(crate) fn read_lookup_events(
     reader: Box<dyn BufRead + Send>,
     ctx: &mut FileCtx<'_>,
 ) -> Result<(), FileError> {
-    let mut bad_inner = 0u64;
+    let reader = ctx.json(reader);
     for_each_element(reader, "Events", |v: Value| {
         let inner = v
             .get("CloudTrailEvent")
             .and_then(Value::as_str)
-            .and_then(|text| match serde_json::from_str::<Value>(text) {
-                Ok(x) => Some(x),
-                Err(_) => {
-                    bad_inner += 1;
-                    None
-                }
-            });
+            .and_then(|text| serde_json::from_str::<Value>(text).ok());
+        if inner.is_none() && v.get("CloudTrailEvent").is_some_and(Value::is_string) {
+            ctx.lose(Loss::BadCloudTrailEvent, 1);
+        }
         let mut ev = inner.as_ref().map(audit_event).unwrap_or_default();
         if ev.event_name.is_empty() {
             ev.event_name = s(&v, "EventName");
@@ -227,13 +249,7 @@ pub(crate) fn read_lookup_events(
             }
         }
         ctx.emit(Record::Audit(Box::new(ev)))
-    })?;
-    if bad_inner > 0 {
-        ctx.note(format!(
-            "{bad_inner} events had a CloudTrailEvent that is not valid JSON; their summary fields were used"
-        ));
-    }
-    Ok(())
+    })
 }
 
 #[cfg(test)]
@@ -251,6 +267,24 @@ mod tests {
                 _ => None,
             })
             .collect()
+    }
+
+    #[test]
+    fn params_are_cut_without_writing_them_whole() {
+        use super::{MAX_PARAMS_LEN, params_text, truncate};
+        use serde_json::json;
+        let cases = [
+            json!({"tableName": "orders"}),
+            json!({"blob": "x".repeat(1 << 20)}),
+            json!({"blob": "é".repeat(MAX_PARAMS_LEN)}),
+            json!({"k": "a".repeat(MAX_PARAMS_LEN - 10), "b": "😀😀😀"}),
+            serde_json::Value::from(vec!["x"; 10_000]),
+        ];
+        for v in cases {
+            let got = params_text(&v);
+            assert_eq!(got, truncate(v.to_string(), MAX_PARAMS_LEN));
+            assert!(got.len() <= MAX_PARAMS_LEN + '…'.len_utf8());
+        }
     }
 
     #[test]

@@ -2,6 +2,7 @@
 //! output, and subscription records delivered to S3 by Firehose.
 
 use super::json_stream::{for_each_element, json_error};
+use super::losses::Loss;
 use super::{FileCtx, FileError};
 use crate::record::{LogEvent, Record};
 use serde::Deserialize;
@@ -63,10 +64,10 @@ pub(crate) fn read_filter_log_events(
     ctx: &mut FileCtx<'_>,
 ) -> Result<(), FileError> {
     let mut names = Names::default();
-    let mut bad = 0u64;
+    let reader = ctx.json(reader);
     for_each_element(reader, "events", |e: FilteredEvent| {
         let Some(ts) = e.timestamp.and_then(crate::time::from_millis) else {
-            bad += 1;
+            ctx.lose(Loss::NoTimestamp, 1);
             return Ok(());
         };
         let group = match &e.log_group_name {
@@ -80,13 +81,7 @@ pub(crate) fn read_filter_log_events(
             stream,
             message: trim_message(e.message.unwrap_or_default()),
         }))
-    })?;
-    if bad > 0 {
-        ctx.note(format!(
-            "{bad} events without a valid timestamp were ignored"
-        ));
-    }
-    Ok(())
+    })
 }
 
 #[derive(Deserialize)]
@@ -101,7 +96,7 @@ pub(crate) fn read_insights_results(
     ctx: &mut FileCtx<'_>,
 ) -> Result<(), FileError> {
     let mut names = Names::default();
-    let mut bad = 0u64;
+    let reader = ctx.json(reader);
     for_each_element(reader, "results", |row: Vec<InsightsField>| {
         let mut ts = None;
         let mut message = None;
@@ -125,7 +120,7 @@ pub(crate) fn read_insights_results(
             }
         }
         let (Some(ts), Some(message)) = (ts, message) else {
-            bad += 1;
+            ctx.lose(Loss::IncompleteRow, 1);
             return Ok(());
         };
         let group = match group {
@@ -139,13 +134,7 @@ pub(crate) fn read_insights_results(
             stream,
             message: trim_message(message),
         }))
-    })?;
-    if bad > 0 {
-        ctx.note(format!(
-            "{bad} result rows without @timestamp or @message were ignored (add them to the query's fields)"
-        ));
-    }
-    Ok(())
+    })
 }
 
 #[derive(Deserialize)]
@@ -172,9 +161,9 @@ pub(crate) fn read_firehose(
     ctx: &mut FileCtx<'_>,
 ) -> Result<(), FileError> {
     let mut names = Names::default();
-    let mut bad = 0u64;
     // Firehose concatenates the JSON objects with no separator.
-    let stream = serde_json::Deserializer::from_reader(reader).into_iter::<SubscriptionRecord>();
+    let stream =
+        serde_json::Deserializer::from_reader(ctx.json(reader)).into_iter::<SubscriptionRecord>();
     for rec in stream {
         let rec = rec.map_err(json_error)?;
         if rec.message_type.as_deref() == Some("CONTROL_MESSAGE") {
@@ -191,7 +180,7 @@ pub(crate) fn read_firehose(
             .map(|s| names.stream(s));
         for e in rec.log_events {
             let Some(ts) = e.timestamp.and_then(crate::time::from_millis) else {
-                bad += 1;
+                ctx.lose(Loss::NoTimestamp, 1);
                 continue;
             };
             ctx.emit(Record::Log(LogEvent {
@@ -201,11 +190,6 @@ pub(crate) fn read_firehose(
                 message: trim_message(e.message.unwrap_or_default()),
             }))?;
         }
-    }
-    if bad > 0 {
-        ctx.note(format!(
-            "{bad} events without a valid timestamp were ignored"
-        ));
     }
     Ok(())
 }

@@ -38,7 +38,9 @@ pub fn detect_format(path: &Path, prefix: &[u8]) -> Detected {
         return Detected::Unknown("empty file: no known format".into());
     }
     if prefix.iter().take(4096).filter(|&&b| b == 0).count() > 0 {
-        return Detected::Unknown("binary content: no known format".into());
+        return Detected::Unknown(
+            "binary content (NUL bytes after the start): no known format".into(),
+        );
     }
     if trimmed.starts_with('{') {
         if matches!(name.as_str(), "incident.json" | "truth.json") {
@@ -71,6 +73,11 @@ pub fn detect_format(path: &Path, prefix: &[u8]) -> Detected {
         if checked >= 20 {
             break;
         }
+    }
+    if trimmed.starts_with('[') {
+        return Detected::Unknown(
+            "a JSON array (or text starting with `[`), in no known format: fa2 reads the JSON objects the AWS CLI prints, e.g. `aws logs filter-log-events` output ({\"events\": [...]}); export with the CLI's JSON output and pass that file".into(),
+        );
     }
     Detected::Unknown(
         "no known format: not JSON, no ALB access log entries and no line starting with a timestamp in the first 20 lines".into(),
@@ -170,5 +177,10 @@ mod tests {
         assert!(matches!(d("c", "just words\n"), Detected::Unknown(_)));
         assert!(matches!(d("c", "   \n"), Detected::Unknown(_)));
         assert!(matches!(d("c", "\u{0}\u{1}binary"), Detected::Unknown(_)));
+        let deep = format!("{}{}", "[".repeat(500), "]".repeat(500));
+        match d("deep.json", &deep) {
+            Detected::Unknown(m) => assert!(m.starts_with("a JSON array"), "{m}"),
+            other => panic!("{other:?}"),
+        }
     }
 }

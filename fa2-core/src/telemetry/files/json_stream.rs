@@ -1,5 +1,6 @@
 //! Streaming over one array inside a large top-level JSON object, element by element, so that
-//! a 2 GB `filter-log-events` dump never sits in memory as a whole.
+//! a 2 GB `filter-log-events` dump never sits in memory as a whole (the parsers put the JSON
+//! guard in front, so that no one string does either).
 
 use super::FileError;
 use serde::de::{
@@ -45,10 +46,17 @@ where
     Ok(())
 }
 
-/// Maps serde_json errors to file errors, keeping I/O causes (truncation) as I/O.
+/// Maps serde_json errors to file errors, keeping I/O causes (truncation, the deadline) as I/O.
 pub(crate) fn json_error(e: serde_json::Error) -> FileError {
     if e.is_io() {
-        return FileError::Io(e.into());
+        return FileError::from(std::io::Error::from(e));
+    }
+    let text = e.to_string();
+    if let Some(at) = text.strip_prefix("recursion limit exceeded") {
+        // Valid JSON, just deeper than serde_json's limit: not "broken".
+        return FileError::Malformed(format!(
+            "JSON nested more than 128 levels deep{at}: fa2 reads at most 128 levels (the records before it were kept)"
+        ));
     }
     if e.is_eof() {
         return FileError::Io(std::io::Error::new(
@@ -169,6 +177,30 @@ mod tests {
         assert_eq!(n, 2);
         let r = for_each_element(r#"{"events": [1, }"#.as_bytes(), "events", |_: u32| Ok(()));
         assert!(matches!(r, Err(FileError::Malformed(_))));
+    }
+
+    #[test]
+    fn deep_nesting_is_not_called_broken() {
+        let deep = format!(
+            r#"{{"events": [1, {}{}]}}"#,
+            "[".repeat(200),
+            "]".repeat(200)
+        );
+        let mut n = 0;
+        let r = for_each_element(deep.as_bytes(), "events", |_: serde_json::Value| {
+            n += 1;
+            Ok(())
+        });
+        match r {
+            Err(FileError::Malformed(m)) => {
+                assert!(
+                    m.starts_with("JSON nested more than 128 levels deep at line 1"),
+                    "{m}"
+                )
+            }
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(n, 1);
     }
 
     #[test]

@@ -26,10 +26,10 @@ pub(crate) fn read_metric_data(
     reader: Box<dyn BufRead + Send>,
     ctx: &mut FileCtx<'_>,
 ) -> Result<(), FileError> {
-    let mut notes = Vec::new();
+    let reader = ctx.json(reader);
     for_each_element(reader, "MetricDataResults", |r: MetricDataResult| {
         if r.timestamps.len() != r.values.len() {
-            notes.push(format!(
+            ctx.note(format!(
                 "series `{}` has {} timestamps but {} values; the unpaired ones were ignored",
                 r.id,
                 r.timestamps.len(),
@@ -37,7 +37,7 @@ pub(crate) fn read_metric_data(
             ));
         }
         if let Some(code) = r.status_code.as_deref().filter(|c| *c != "Complete") {
-            notes.push(format!(
+            ctx.note(format!(
                 "series `{}` status is {code} (data may be partial)",
                 r.id
             ));
@@ -61,11 +61,7 @@ pub(crate) fn read_metric_data(
             label: r.label,
             points,
         }))
-    })?;
-    for n in notes {
-        ctx.note(n);
-    }
-    Ok(())
+    })
 }
 
 #[cfg(test)]

@@ -1,38 +1,35 @@
 //! Plain application logs and CloudWatch export-task text: one event per line with a leading
 //! timestamp; lines without one (stack traces) continue the event before them.
 
+use super::losses::Loss;
 use super::{FileCtx, FileError};
 use crate::record::{LogEvent, Record};
 use std::io::BufRead;
 
 /// Continuation lines kept per event; the rest are counted, not stored.
-const MAX_CONTINUATION_LINES: usize = 64;
+pub(crate) const MAX_CONTINUATION_LINES: usize = 64;
 /// Bytes kept per event message.
-const MAX_EVENT_BYTES: usize = 16 * 1024;
+pub(crate) const MAX_EVENT_BYTES: usize = 16 * 1024;
 
 pub(crate) fn read_plain_log(
-    mut reader: Box<dyn BufRead + Send>,
+    reader: Box<dyn BufRead + Send>,
     ctx: &mut FileCtx<'_>,
 ) -> Result<(), FileError> {
+    let mut lines = ctx.lines(reader);
     let mut buf = Vec::with_capacity(1024);
     let mut pending: Option<(LogEvent, usize)> = None;
-    let mut orphan_lines = 0u64;
-    let mut dropped_lines = 0u64;
-    let mut invalid_utf8 = 0u64;
-    loop {
-        buf.clear();
-        let n = reader.read_until(b'\n', &mut buf)?;
-        if n == 0 {
-            break;
-        }
+    while lines.next_into(&mut buf)? {
         while matches!(buf.last(), Some(b'\n' | b'\r')) {
             buf.pop();
         }
-        let line = match std::str::from_utf8(&buf) {
+        // NUL padding (logrotate copytruncate) in front of a line is not part of it.
+        let start = buf.iter().take_while(|&&b| b == 0).count();
+        let raw = &buf[start..];
+        let line = match std::str::from_utf8(raw) {
             Ok(s) => std::borrow::Cow::Borrowed(s),
             Err(_) => {
-                invalid_utf8 += 1;
-                String::from_utf8_lossy(&buf)
+                ctx.lose(Loss::InvalidUtf8Lines, 1);
+                String::from_utf8_lossy(raw)
             }
         };
         if line.trim().is_empty() {
@@ -60,29 +57,14 @@ pub(crate) fn read_plain_log(
                 ev.message.push_str(&line);
                 *lines += 1;
             } else {
-                dropped_lines += 1;
+                ctx.lose(Loss::DroppedContinuation, 1);
             }
         } else {
-            orphan_lines += 1;
+            ctx.lose(Loss::OrphanLines, 1);
         }
     }
     if let Some((ev, _)) = pending.take() {
         ctx.emit(Record::Log(ev))?;
-    }
-    if orphan_lines > 0 {
-        ctx.note(format!(
-            "{orphan_lines} lines before the first timestamped line were ignored"
-        ));
-    }
-    if dropped_lines > 0 {
-        ctx.note(format!(
-            "{dropped_lines} continuation lines beyond {MAX_CONTINUATION_LINES} lines or {MAX_EVENT_BYTES} bytes per event were not kept"
-        ));
-    }
-    if invalid_utf8 > 0 {
-        ctx.note(format!(
-            "{invalid_utf8} lines were not valid UTF-8 and were decoded lossily"
-        ));
     }
     Ok(())
 }

@@ -2,6 +2,7 @@
 //! documents arrive as JSON strings; times as epoch seconds or ISO strings.
 
 use super::json_stream::for_each_element;
+use super::losses::Loss;
 use super::{FileCtx, FileError};
 use crate::record::{Record, RootCause, Span, Trace, TraceSummary};
 use serde_json::Value;
@@ -110,19 +111,15 @@ pub(crate) fn read_trace_summaries(
     reader: Box<dyn BufRead + Send>,
     ctx: &mut FileCtx<'_>,
 ) -> Result<(), FileError> {
-    let mut bad = 0u64;
+    let reader = ctx.json(reader);
     for_each_element(reader, "TraceSummaries", |v: Value| {
         let mut s = trace_summary(&v);
         split_throttles(&mut s);
         if s.start.is_none() {
-            bad += 1;
+            ctx.lose(Loss::NoStartTime, 1);
         }
         ctx.emit(Record::TraceSummary(Box::new(s)))
-    })?;
-    if bad > 0 {
-        ctx.note(format!("{bad} trace summaries have no valid StartTime"));
-    }
-    Ok(())
+    })
 }
 
 /// X-Ray reports throttles (HTTP 429) as errors in `ErrorRootCauses`; a summary flagged as
@@ -183,7 +180,7 @@ pub(crate) fn read_traces(
     reader: Box<dyn BufRead + Send>,
     ctx: &mut FileCtx<'_>,
 ) -> Result<(), FileError> {
-    let mut bad_docs = 0u64;
+    let reader = ctx.json(reader);
     for_each_element(reader, "Traces", |v: Value| {
         let mut trace = Trace {
             id: str_of(&v, "Id"),
@@ -196,7 +193,7 @@ pub(crate) fn read_traces(
                     Some(Value::String(text)) => match serde_json::from_str::<Value>(text) {
                         Ok(d) => d,
                         Err(_) => {
-                            bad_docs += 1;
+                            ctx.lose(Loss::BadSegmentDocument, 1);
                             continue;
                         }
                     },
@@ -207,13 +204,7 @@ pub(crate) fn read_traces(
             }
         }
         ctx.emit(Record::Trace(Box::new(trace)))
-    })?;
-    if bad_docs > 0 {
-        ctx.note(format!(
-            "{bad_docs} segment documents were not valid JSON and were ignored"
-        ));
-    }
-    Ok(())
+    })
 }
 
 #[cfg(test)]

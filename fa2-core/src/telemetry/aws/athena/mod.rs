@@ -47,7 +47,9 @@ use super::{Poller, emit_page, sdk_error};
 use crate::error::SourceError;
 use crate::record::{AlbAccessLog, AlbCount, AuditEvent, Record, RecordKind, RecordType};
 use crate::request::{Phase, Window};
-use crate::telemetry::files::cloudtrail::{MAX_PARAMS_LEN, resources_from_params, truncate};
+use crate::telemetry::files::cloudtrail::{
+    MAX_PARAMS_LEN, params_text, resources_from_params, truncate,
+};
 use crate::telemetry::{
     CollectSummary, Locator, Origin, RecordSink, Reproduction, SourceQuery, SourceState,
     SourceStatus, TelemetrySource,
@@ -525,8 +527,12 @@ fn map_cloudtrail_row(c: &Columns, v: &[Option<&str>]) -> AuditEvent {
     }
     let request_parameters = match (&params, raw_params) {
         (Some(Value::Null), _) | (None, None) => String::new(),
-        (Some(p), _) => truncate(p.to_string(), MAX_PARAMS_LEN),
-        (None, Some(raw)) => truncate(raw.to_string(), MAX_PARAMS_LEN),
+        (Some(p), _) => params_text(p),
+        // the text past the cap is never copied (4 bytes more keep the cut marked)
+        (None, Some(raw)) => truncate(
+            crate::bounds::prefix(raw, MAX_PARAMS_LEN + 4).to_string(),
+            MAX_PARAMS_LEN,
+        ),
     };
     AuditEvent {
         time: c.get(v, "eventtime").and_then(crate::time::parse_timestamp),
