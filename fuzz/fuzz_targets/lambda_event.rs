@@ -1,5 +1,5 @@
 //! The Lambda's event handling (`fa2_lambda::event`) on any payload: classification, the
-//! alarm state change, the custom action and its window, and `parse_time` on the text.
+//! alarm (EventBridge, Lambda alarm action, SNS), the custom action and its window, and `parse_time` on the text.
 //! Payloads are JSON as the Lambda runtime hands them over; non-JSON input goes to
 //! `parse_time` and, as a string, into the custom action's fields.
 
@@ -31,7 +31,12 @@ fuzz_target!(|data: &[u8]| {
     for tz in [chrono_tz::UTC, chrono_tz::Asia::Tokyo] {
         match classify(event.clone(), tz) {
             Ok(Incoming::CustomAction(action)) => check_action(&action, &policy, now),
-            Ok(Incoming::Alarm(alarm)) => assert!(!alarm.alarm_name.is_empty()),
+            Ok(Incoming::Alarms(alarms)) => {
+                for alarm in alarms {
+                    assert!(!alarm.alarm_name.is_empty());
+                }
+            }
+            Ok(Incoming::Ignored(_)) => {}
             Ok(Incoming::Job(_) | Incoming::Http(_)) => {}
             Err(e) => assert!(!e.to_string().is_empty()),
         }

@@ -19,6 +19,7 @@ fuzz_target!(|data: &[u8]| {
         cache_capacity: 2,
         prefix_depth: 2,
         max_word_wildcards: 2,
+        max_tracked_slots: 2,
     };
     for config in [MinerConfig::default(), tiny] {
         let mut one_by_one = TemplateMiner::new(config.clone());
