@@ -452,7 +452,7 @@ pub(crate) fn is_variable(c: &[u8]) -> bool {
     if c.is_empty() {
         return false;
     }
-    if is_url(c) || is_path(c) {
+    if is_url(c) || is_path(c) || is_host_port(c) {
         return true;
     }
     if c.len() > 2
@@ -475,6 +475,23 @@ fn is_url(c: &[u8]) -> bool {
         && c[..p]
             .iter()
             .all(|&b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'-' | b'.'))
+}
+
+/// `name.domain:port` (an endpoint): dotted labels of letters, digits and `-`, then `:` and a
+/// port number. The host part varies like an address does; without the port a dotted name is
+/// as likely a constant (a logger or class name), so it stays a word.
+fn is_host_port(c: &[u8]) -> bool {
+    let Some(colon) = c.iter().rposition(|&b| b == b':') else {
+        return false;
+    };
+    let (host, port) = (&c[..colon], &c[colon + 1..]);
+    !port.is_empty()
+        && port.len() <= 5
+        && port.iter().all(u8::is_ascii_digit)
+        && host.split(|&b| b == b'.').count() >= 2
+        && host
+            .split(|&b| b == b'.')
+            .all(|l| !l.is_empty() && l.iter().all(|&b| b.is_ascii_alphanumeric() || b == b'-'))
 }
 
 /// `/a/b`, `./a`, `~/a`, `C:\a`. A lone `/word` counts too since it is usually a resource.
@@ -732,6 +749,11 @@ mod tests {
         assert_eq!(m("fe80::1ff:fe23:4567:890a"), "<*>");
         // Bracketed IPv6 with a port still collapses to a single wildcard.
         assert_eq!(m("[::1]:8080"), "[::<*>");
+        // Host names with a port are endpoints; dotted names alone stay words.
+        assert_eq!(m("www.example.com:443"), "<*>");
+        assert_eq!(m("(db-1.internal:5432),"), "(<*>),");
+        assert_eq!(m("org.example.Server"), "org.example.Server");
+        assert_eq!(m("a..b:1"), "a..b:<*>");
     }
 
     #[test]

@@ -20,6 +20,7 @@ fuzz_target!(|data: &[u8]| {
         prefix_depth: 2,
         max_word_wildcards: 2,
         max_tracked_slots: 2,
+        min_tokens_for_word_wildcard: 2,
     };
     for config in [MinerConfig::default(), tiny] {
         let mut one_by_one = TemplateMiner::new(config.clone());
