@@ -1,7 +1,10 @@
 //! Deterministic synthetic telemetry for fa2's benchmarks: Loghub-like log lines, ALB entries
-//! and CloudTrail records, generated from a seed so that runs are comparable.
+//! and CloudTrail records, generated from a seed so that runs are comparable; [`mixed`] makes a
+//! file mixing many log formats.
 
 use std::fmt::Write;
+
+pub mod mixed;
 
 /// A tiny deterministic PRNG (xorshift64*), enough for varied synthetic values.
 #[derive(Debug, Clone)]

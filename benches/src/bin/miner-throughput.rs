@@ -3,12 +3,13 @@
 //! assigning them with [`TemplateMiner::add_batch`]).
 //!
 //! Usage: `cargo run --release -p fa2-benches --bin miner-throughput -- [FILE] [--lines N]
-//! [--write OUT] [--runs R] [--batch B] [--batches K]`
+//! [--write OUT] [--runs R] [--batch B] [--batches K] [--mixed]`
 //!
 //! Without FILE it generates N (default 1,000,000) Loghub-like messages in memory from a set of
 //! built-in shapes, filling variables with pseudo-random numbers, ids, IPs, hex, paths and names
 //! (deterministic xorshift), so the miner cannot get by on exact-line cache hits. With FILE it
-//! mines the file's lines instead. `--write OUT` saves the generated lines (for comparisons).
+//! mines the file's lines instead; `--mixed` generates whole lines of many log formats instead
+//! (`fa2_benches::mixed`). `--write OUT` saves the generated lines (for comparisons).
 //! Each mode runs R times (default 5) on a fresh miner and the median is reported; the
 //! pipeline uses batches of B lines (default 4096), K of them (default 3) recycled over
 //! bounded channels. Only mining is timed (lines are already in memory). The two modes must
@@ -233,6 +234,7 @@ fn main() {
     let mut runs = 5usize;
     let mut batch_lines = 4096usize;
     let mut n_batches = 3usize;
+    let mut mixed = false;
     let mut it = args.iter();
     while let Some(a) = it.next() {
         let mut num = |d: usize| it.next().and_then(|v| v.parse().ok()).unwrap_or(d);
@@ -242,12 +244,17 @@ fn main() {
             "--batch" => batch_lines = num(batch_lines).max(1),
             "--batches" => n_batches = num(n_batches).max(1),
             "--write" => write_to = it.next().cloned(),
+            "--mixed" => mixed = true,
             _ => file = Some(a.clone()),
         }
     }
     let lines: Vec<String> = match &file {
         Some(f) => std::fs::read_to_string(f)
             .unwrap_or_else(|e| panic!("{f}: {e}"))
+            .lines()
+            .map(str::to_owned)
+            .collect(),
+        None if mixed => fa2_benches::mixed::mixed_lines(7, lines_wanted)
             .lines()
             .map(str::to_owned)
             .collect(),
