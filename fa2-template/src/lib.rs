@@ -327,6 +327,9 @@ pub struct TemplateMiner {
     cache: PreHashedMap<TemplateId>,
     /// Scratch buffers of [`TemplateMiner::add`] (one line at a time).
     tok: Tokenizer,
+    /// One key per tracked wildcard of the last line's template: the wildcard's token index
+    /// mixed with the hash of the line's value there; see [`TemplateMiner::last_value_keys`].
+    last_values: Vec<u64>,
 }
 
 impl Default for TemplateMiner {
@@ -345,6 +348,7 @@ impl TemplateMiner {
             buckets: PreHashedMap::default(),
             cache: PreHashedMap::default(),
             tok: Tokenizer::default(),
+            last_values: Vec::new(),
         }
     }
 
@@ -553,6 +557,7 @@ impl TemplateMiner {
     }
 
     fn record(&mut self, id: TemplateId, line: LineView<'_>) {
+        self.last_values.clear();
         let t = if id == OTHER_TEMPLATE_ID {
             &mut self.other
         } else {
@@ -573,13 +578,20 @@ impl TemplateMiner {
             let raw = line.raw.get(tok.raw.0..tok.raw.1).unwrap_or("");
             let v = strip_frame(raw, &t.tokens[slot.token], slot.prefix, slot.suffix);
             let v = truncate(v, self.config.max_value_len);
-            slot.top.observe(
-                v,
-                hash_bytes(v.as_bytes()),
-                1,
-                self.config.max_samples_per_slot,
-            );
+            let h = hash_bytes(v.as_bytes());
+            slot.top.observe(v, h, 1, self.config.max_samples_per_slot);
+            self.last_values
+                .push(hash::finish(mix(slot.token as u64, h)));
         }
+    }
+
+    /// What the last mined line (of [`TemplateMiner::add`], or the last line of
+    /// [`TemplateMiner::add_batch`]) held in its template's tracked wildcards: one key per
+    /// wildcard, in token order, equal for two lines exactly when they hold the same value at
+    /// the same token (up to hash collisions). Empty for the `<other>` bucket. A caller keeping
+    /// a few samples per template compares them to keep samples that differ in their values.
+    pub fn last_value_keys(&self) -> &[u64] {
+        &self.last_values
     }
 }
 
@@ -763,6 +775,29 @@ mod tests {
         assert_eq!(vars[2].top_values.len(), 3);
         assert!(vars[2].distinct_overflow);
         assert!(vars[2].top_values.iter().all(|(v, _)| v.ends_with("ms")));
+    }
+
+    #[test]
+    fn last_value_keys_tell_lines_apart_by_their_values() {
+        let mut m = TemplateMiner::default();
+        let a = m.add("Put item into table orders in 12ms");
+        assert!(m.last_value_keys().len() == 1, "{:?}", m.last_value_keys());
+        let b = m.add("Put item into table users in 12ms");
+        assert_eq!(a, b);
+        let k1 = m.last_value_keys().to_vec();
+        assert_eq!(k1.len(), 2, "table and duration");
+        m.add("Put item into table orders in 12ms");
+        let k2 = m.last_value_keys().to_vec();
+        m.add("Put item into table users in 99ms");
+        let k3 = m.last_value_keys().to_vec();
+        // Same table, same duration -> same key per wildcard; only what differs differs.
+        assert_ne!(k1[0], k2[0]);
+        assert_eq!(k1[1], k2[1]);
+        assert_eq!(k1[0], k3[0]);
+        assert_ne!(k1[1], k3[1]);
+        // Keys belong to a wildcard: the same value elsewhere is another key.
+        m.add("12ms orders");
+        assert!(m.last_value_keys().iter().all(|k| !k1.contains(k)));
     }
 
     #[test]

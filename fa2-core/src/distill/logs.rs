@@ -153,6 +153,20 @@ fn clip_bytes(s: &str, max: usize) -> &str {
     crate::bounds::prefix(s, max)
 }
 
+/// A key for the last line of a multi-line message (a stack trace's deepest frame or its
+/// `Caused by`), so that samples of one template show different stack tails; 0 for a
+/// one-line message.
+fn stack_tail_key(message: &str) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let Some((_, rest)) = message.trim_end().split_once('\n') else {
+        return 0;
+    };
+    let tail = rest.rsplit('\n').map(str::trim).find(|l| !l.is_empty());
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    tail.unwrap_or("").hash(&mut h);
+    h.finish() | 1
+}
+
 /// Reduces a log message to its mining text and level.
 pub fn mining_text(message: &str) -> MinedMessage<'_> {
     let trimmed = message.trim_start();
@@ -267,6 +281,9 @@ pub(crate) struct LogAggregator {
     miner_config: MinerConfig,
     /// Templates mined so far over all groups (at most [`MAX_TOTAL_TEMPLATES`] and a few).
     mined: usize,
+    /// Scratch: the value keys of the event being added (its template's wildcard values and
+    /// its stack tail), by which samples are chosen for variety.
+    value_keys: Vec<u64>,
 }
 
 /// Name of the shared bucket for groups beyond the cap.
@@ -284,6 +301,7 @@ impl LogAggregator {
                 ..MinerConfig::default()
             },
             mined: 0,
+            value_keys: Vec::new(),
         }
     }
 
@@ -383,6 +401,9 @@ impl LogAggregator {
             }
         }
         let g = &mut self.groups[gi];
+        self.value_keys.clear();
+        self.value_keys.extend_from_slice(g.miner.last_value_keys());
+        self.value_keys.push(stack_tail_key(&ev.message));
         let st = g.stats.entry(id).or_insert_with(|| TemplateStats {
             counts: PhaseCounts::new(&ctx.timeline),
             levels: [0; 7],
@@ -393,11 +414,12 @@ impl LogAggregator {
         // compares with a fully read incident window.
         st.counts.add_weighted(&ctx.timeline, phase, ts, weight);
         st.levels[mined.level as usize] += 1;
-        st.samples.offer(
+        st.samples.offer_varied(
             ctx.config.samples,
             ctx.config.sample_chars,
             phase,
             &ev.message,
+            &self.value_keys,
         );
         note_origin(&mut st.origins, origin);
     }
@@ -791,6 +813,57 @@ mod tests {
             (z - full.2).abs() < 1e-9,
             "same burst score: {z} vs {}",
             full.2
+        );
+    }
+
+    #[test]
+    fn samples_of_a_template_show_its_variety() {
+        use crate::distill::{DistillConfig, Distiller};
+        use crate::record::{LogEvent, Record};
+        let s = crate::time::parse_timestamp("2024-08-16T11:00:00Z").unwrap();
+        let w = crate::request::Window::with_baseline(
+            s,
+            s + chrono::Duration::minutes(30),
+            std::time::Duration::from_secs(3600),
+        )
+        .unwrap();
+        let mut d = Distiller::new(w, DistillConfig::default());
+        let mut msgs: Vec<String> = (0..40)
+            .map(|i| format!("ERROR save failed for table orders after {i} ms"))
+            .collect();
+        msgs.insert(
+            20,
+            "ERROR save failed for table users after 5 ms".to_owned(),
+        );
+        msgs.insert(
+            30,
+            "ERROR save failed for table orders after 6 ms\n  at Db.save\nCaused by: disk full"
+                .to_owned(),
+        );
+        for (i, m) in msgs.iter().enumerate() {
+            d.accept(
+                0,
+                Record::Log(LogEvent {
+                    ts: s + chrono::Duration::seconds(i as i64),
+                    group: Arc::from("app"),
+                    stream: None,
+                    message: m.clone(),
+                }),
+            );
+        }
+        let out = d.finish(&crate::redact::Redactor::builtin());
+        assert_eq!(out.evidence.len(), 1);
+        let samples = &out.evidence[0].samples;
+        assert_eq!(samples.len(), 3);
+        // The rare table and the stack trace are shown, next to the first line.
+        assert_eq!(samples[0], "ERROR save failed for table orders after 0 ms");
+        assert!(
+            samples.iter().any(|x| x.contains("table users")),
+            "{samples:?}"
+        );
+        assert!(
+            samples.iter().any(|x| x.contains("disk full")),
+            "{samples:?}"
         );
     }
 

@@ -252,25 +252,59 @@ impl TimelineSpec {
 }
 
 /// Keeps up to `cap` distinct samples, preferring the incident window.
+///
+/// Samples offered with value keys ([`Samples::offer_varied`]) are chosen for variety: once
+/// `cap` are kept, a newcomer replaces a kept sample when that raises the number of distinct
+/// values shown per key position (a template's wildcards, a stack tail), so that the samples
+/// of one template show different variable values rather than the first lines to arrive.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Samples {
     pub incident: Vec<String>,
     pub baseline: Vec<String>,
+    /// Value keys of each sample, parallel to `incident` / `baseline` (empty when offered
+    /// without keys).
+    incident_keys: Vec<Vec<u64>>,
+    baseline_keys: Vec<Vec<u64>>,
 }
 
 impl Samples {
     pub fn offer(&mut self, cap: usize, chars: usize, phase: Phase, text: &str) {
-        let list = match phase {
-            Phase::Incident => &mut self.incident,
-            Phase::Baseline => &mut self.baseline,
+        self.offer_varied(cap, chars, phase, text, &[]);
+    }
+
+    /// Offers a sample with one key per value position: `keys[k]` of two samples are equal
+    /// exactly when they show the same value at position `k`.
+    pub fn offer_varied(
+        &mut self,
+        cap: usize,
+        chars: usize,
+        phase: Phase,
+        text: &str,
+        keys: &[u64],
+    ) {
+        let (list, list_keys) = match phase {
+            Phase::Incident => (&mut self.incident, &mut self.incident_keys),
+            Phase::Baseline => (&mut self.baseline, &mut self.baseline_keys),
             Phase::Outside => return,
         };
-        if list.len() >= cap {
+        if list.len() < cap {
+            let clipped = clip_sample(text, chars);
+            if !list.contains(&clipped) {
+                list.push(clipped);
+                list_keys.push(keys.to_vec());
+            }
             return;
         }
+        let Some(victim) = replacement(list_keys, keys) else {
+            return;
+        };
         let clipped = clip_sample(text, chars);
-        if !list.contains(&clipped) {
-            list.push(clipped);
+        if !list.contains(&clipped)
+            && let (Some(slot), Some(slot_keys)) = (list.get_mut(victim), list_keys.get_mut(victim))
+        {
+            *slot = clipped;
+            slot_keys.clear();
+            slot_keys.extend_from_slice(keys);
         }
     }
 
@@ -285,6 +319,49 @@ impl Samples {
         out.truncate(cap);
         out
     }
+}
+
+/// The kept sample that `keys` should replace to show more distinct values, if any: the one
+/// whose replacement raises the sum over key positions of distinct values the most (the
+/// latest such sample on ties, so that the first lines of a template stay).
+fn replacement(kept: &[Vec<u64>], keys: &[u64]) -> Option<usize> {
+    if keys.is_empty() {
+        return None;
+    }
+    // Distinct values at position `k` over the kept samples, with sample `skip` swapped
+    // for the newcomer (`skip == None`: as kept).
+    let distinct = |k: usize, skip: Option<usize>| -> usize {
+        let value = |j: usize| -> Option<u64> {
+            if Some(j) == skip {
+                Some(keys[k])
+            } else {
+                kept[j].get(k).copied()
+            }
+        };
+        (0..kept.len())
+            .filter(|&j| {
+                let v = value(j);
+                v.is_some() && (0..j).all(|i| value(i) != v)
+            })
+            .count()
+    };
+    // A newcomer that shows no value the kept samples lack cannot add variety.
+    let new_somewhere = keys
+        .iter()
+        .enumerate()
+        .any(|(k, v)| kept.iter().all(|s| s.get(k) != Some(v)));
+    if !new_somewhere {
+        return None;
+    }
+    let before: usize = (0..keys.len()).map(|k| distinct(k, None)).sum();
+    let mut best: Option<(usize, usize)> = None;
+    for i in 0..kept.len() {
+        let after: usize = (0..keys.len()).map(|k| distinct(k, Some(i))).sum();
+        if after > before && best.is_none_or(|(b, _)| after >= b) {
+            best = Some((after, i));
+        }
+    }
+    best.map(|(_, i)| i)
 }
 
 /// Bytes kept of one sample whatever `sample_chars` says: samples are kept per template,
@@ -686,6 +763,46 @@ impl BoundedCounter {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn samples_show_the_variety_of_their_values() {
+        // Keys: [table, duration, stack tail]; the duration differs on every line.
+        let line = |table: u64, ms: u64, tail: u64| {
+            (
+                format!("save failed table={table} in {ms}ms tail={tail}"),
+                vec![table, 1000 + ms, 2000 + tail],
+            )
+        };
+        let mut s = Samples::default();
+        // The first 100 lines all hit table 1 with stack tail 7; then tables 2 and 3 and
+        // another stack tail show up once each.
+        let mut offers: Vec<(String, Vec<u64>)> = (0..100).map(|ms| line(1, ms, 7)).collect();
+        offers.push(line(2, 500, 7));
+        offers.extend((0..50).map(|ms| line(1, 600 + ms, 7)));
+        offers.push(line(1, 700, 8));
+        offers.push(line(3, 800, 7));
+        offers.extend((0..50).map(|ms| line(1, 900 + ms, 7)));
+        for (text, keys) in &offers {
+            s.offer_varied(3, 1200, Phase::Incident, text, keys);
+        }
+        let got = s.take(3);
+        // Each of the three tables and both stack tails show; no sample is replaced by yet
+        // another table-1 line of the same stack tail (only the duration would differ).
+        assert_eq!(
+            got,
+            vec![
+                "save failed table=3 in 800ms tail=7".to_owned(),
+                "save failed table=1 in 700ms tail=8".to_owned(),
+                "save failed table=2 in 500ms tail=7".to_owned(),
+            ]
+        );
+        // Without keys, samples are the first distinct lines, as before.
+        let mut plain = Samples::default();
+        for (text, _) in &offers {
+            plain.offer(3, 1200, Phase::Incident, text);
+        }
+        assert_eq!(plain.take(3)[2], "save failed table=1 in 2ms tail=7");
+    }
 
     #[test]
     fn samples_and_counted_keys_are_capped_in_bytes() {
