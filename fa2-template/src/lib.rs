@@ -50,6 +50,12 @@ pub type TemplateId = u32;
 /// [`MinerConfig::max_templates`] templates exist.
 pub const OTHER_TEMPLATE_ID: TemplateId = 0;
 
+/// Templates of one route (token count) compared with a line the cache did not resolve.
+/// Without first-word routing a route may hold thousands of templates on high-entropy text;
+/// comparing with the first ones only (the oldest, usually the busiest) bounds the time per
+/// line. Loghub-sized logs have a few hundred templates in all.
+const MAX_CANDIDATES: usize = 1024;
+
 /// Text of the overflow template.
 pub const OTHER_TEXT: &str = "<other>";
 
@@ -465,13 +471,16 @@ impl TemplateMiner {
         let key = self.route_key(line);
         let tokens = line.tokens;
         let mut best: Option<(f64, usize, TemplateId)> = None;
+        let budget = self.word_budget(tokens.len());
         if let Some(cands) = self.buckets.get(&key) {
-            for &id in cands {
+            for &id in cands.iter().take(MAX_CANDIDATES) {
                 let Some(t) = self.template(id) else { continue };
-                let (sim, params, cm) = similarity(t, tokens);
-                if cm + t.word_wilds > self.word_budget(tokens.len()) {
+                let Some(spare) = budget.checked_sub(t.word_wilds) else {
                     continue;
-                }
+                };
+                let Some((sim, params)) = similarity(t, tokens, spare) else {
+                    continue;
+                };
                 let better = match best {
                     None => true,
                     Some((bs, bp, _)) => sim > bs || (sim == bs && params > bp),
@@ -596,13 +605,15 @@ impl TemplateMiner {
 }
 
 /// Drain's similarity: share of template positions equal to the line, wildcards excluded
-/// from the numerator; also returns the wildcard count used to break ties.
-fn similarity(t: &Template, tokens: &[Token]) -> (f64, usize, usize) {
+/// from the numerator; also returns the wildcard count used to break ties. `None` when the
+/// line differs from the template in more than `max_word_diffs` plain-word positions (it may
+/// not join it).
+fn similarity(t: &Template, tokens: &[Token], max_word_diffs: usize) -> Option<(f64, usize)> {
     if t.hashes.len() != tokens.len() {
-        return (0.0, 0, 0);
+        return None;
     }
     if tokens.is_empty() {
-        return (1.0, 0, 0);
+        return Some((1.0, 0));
     }
     let mut cm = 0;
     let wild = hash_bytes(WILDCARD.as_bytes());
@@ -615,9 +626,13 @@ fn similarity(t: &Template, tokens: &[Token]) -> (f64, usize, usize) {
             same += 1;
         } else if *c && !tok.var {
             cm += 1;
+            // Most candidates of a busy bucket fail here, after a token or two.
+            if cm > max_word_diffs {
+                return None;
+            }
         }
     }
-    (same as f64 / tokens.len() as f64, params, cm)
+    Some((same as f64 / tokens.len() as f64, params))
 }
 
 /// Removes the template token's constant frame from a raw value when it is present.
