@@ -499,10 +499,12 @@ pub(crate) fn is_variable(c: &[u8]) -> bool {
 
 /// `scheme://...` with an RFC 3986 scheme (`https`, `s3`, `svn+ssh`).
 fn is_url(c: &[u8]) -> bool {
-    let Some(p) = c.windows(3).position(|w| w == b"://") else {
+    // A scheme holds no `:`, so `://` can only follow the first colon.
+    let Some(p) = c.iter().position(|&b| b == b':') else {
         return false;
     };
-    p > 0
+    c.get(p + 1..p + 3) == Some(b"//".as_slice())
+        && p > 0
         && c[0].is_ascii_alphabetic()
         && c[..p]
             .iter()
