@@ -38,13 +38,20 @@ pub enum EvidenceKind {
     TraceFault,
     TraceLatency,
     MetricShift,
+    /// A Lambda function's invocations (timeouts, errors, duration, memory) from its platform
+    /// lines.
+    LambdaInvocations,
+    /// Rejected VPC flows to one destination and port.
+    FlowRejects,
 }
 
 impl EvidenceKind {
     /// The source family, for fair shares in the prompt budget.
     pub fn family(self) -> &'static str {
         match self {
-            EvidenceKind::LogTemplate => "logs",
+            EvidenceKind::LogTemplate
+            | EvidenceKind::LambdaInvocations
+            | EvidenceKind::FlowRejects => "logs",
             EvidenceKind::Alb | EvidenceKind::AlbLatency => "alb",
             EvidenceKind::AuditChange | EvidenceKind::AuditError | EvidenceKind::AuditSummary => {
                 "cloudtrail"
@@ -65,6 +72,8 @@ impl EvidenceKind {
             EvidenceKind::TraceFault => "trace_fault",
             EvidenceKind::TraceLatency => "trace_latency",
             EvidenceKind::MetricShift => "metric_shift",
+            EvidenceKind::LambdaInvocations => "lambda_invocations",
+            EvidenceKind::FlowRejects => "flow_rejects",
         }
     }
 }

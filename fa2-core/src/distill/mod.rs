@@ -8,7 +8,9 @@
 
 mod alb;
 mod audit;
+mod flows;
 mod histogram;
+mod lambda;
 mod link;
 mod logs;
 mod metrics;
@@ -354,6 +356,8 @@ pub struct Distiller {
     audit: audit::AuditAggregator,
     traces: traces::TraceAggregator,
     metrics: metrics::MetricAggregator,
+    lambda: lambda::LambdaAggregator,
+    flows: flows::FlowAggregator,
     stats: DistillStats,
 }
 
@@ -366,6 +370,8 @@ impl Distiller {
             audit: audit::AuditAggregator::default(),
             traces: traces::TraceAggregator::default(),
             metrics: metrics::MetricAggregator::default(),
+            lambda: lambda::LambdaAggregator::default(),
+            flows: flows::FlowAggregator::default(),
             window,
             timeline,
             config,
@@ -479,7 +485,11 @@ impl Distiller {
             config: &self.config,
         };
         match record {
-            Record::Log(ev) => self.logs.add(&ctx, origin, phase, ts, &ev, weight),
+            Record::Log(ev) => {
+                self.lambda.add(origin, phase, ts, &ev);
+                self.flows.add(origin, phase, ts, &ev);
+                self.logs.add(&ctx, origin, phase, ts, &ev, weight)
+            }
             Record::Alb(a) => self.alb.add(&ctx, origin, phase, ts, &a),
             Record::Audit(a) => self.audit.add(&ctx, origin, phase, ts, *a),
             Record::TraceSummary(s) => {
@@ -521,6 +531,8 @@ impl Distiller {
         items.extend(self.alb.finish(&ctx, &origins));
         items.extend(self.traces.finish(&ctx, &origins));
         items.extend(self.metrics.finish(&ctx, &origins));
+        items.extend(self.lambda.finish(&ctx, &origins));
+        items.extend(self.flows.finish(&ctx, &origins));
         // Changes are scored against the anchor, so it is computed first.
         let anchor = anchor_of(&items, &self.window);
         for e in items.iter_mut() {
