@@ -43,6 +43,8 @@ pub enum EvidenceKind {
     LambdaInvocations,
     /// Rejected VPC flows to one destination and port.
     FlowRejects,
+    /// Server errors of one route from API Gateway or web server access logs.
+    Requests,
 }
 
 impl EvidenceKind {
@@ -51,7 +53,8 @@ impl EvidenceKind {
         match self {
             EvidenceKind::LogTemplate
             | EvidenceKind::LambdaInvocations
-            | EvidenceKind::FlowRejects => "logs",
+            | EvidenceKind::FlowRejects
+            | EvidenceKind::Requests => "logs",
             EvidenceKind::Alb | EvidenceKind::AlbLatency => "alb",
             EvidenceKind::AuditChange | EvidenceKind::AuditError | EvidenceKind::AuditSummary => {
                 "cloudtrail"
@@ -74,6 +77,7 @@ impl EvidenceKind {
             EvidenceKind::MetricShift => "metric_shift",
             EvidenceKind::LambdaInvocations => "lambda_invocations",
             EvidenceKind::FlowRejects => "flow_rejects",
+            EvidenceKind::Requests => "requests",
         }
     }
 }

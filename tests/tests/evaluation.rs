@@ -75,7 +75,7 @@ fn report_json_round_trips() {
 /// bare array and as JSON lines, raw X-Ray segments, get-metric-statistics, alarm history and
 /// VPC Flow Logs. Every file is read (the one NODATA flow record counted and dropped), every
 /// record is counted as `truth.json` says and dated, and the change, the alarm, the blocked
-/// flows and the Lambda timeouts are evidence.
+/// flows, the Lambda timeouts and the 5xx of each API route are evidence.
 #[test]
 fn the_formats_bundle_is_read_exactly() {
     let bundle = workspace_root().join("tests/formats/sg-revoked");

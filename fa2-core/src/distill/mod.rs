@@ -14,6 +14,7 @@ mod lambda;
 mod link;
 mod logs;
 mod metrics;
+mod requests;
 mod traces;
 
 use crate::evidence::{self, Evidence};
@@ -358,6 +359,7 @@ pub struct Distiller {
     metrics: metrics::MetricAggregator,
     lambda: lambda::LambdaAggregator,
     flows: flows::FlowAggregator,
+    requests: requests::RequestAggregator,
     stats: DistillStats,
 }
 
@@ -372,6 +374,7 @@ impl Distiller {
             metrics: metrics::MetricAggregator::default(),
             lambda: lambda::LambdaAggregator::default(),
             flows: flows::FlowAggregator::default(),
+            requests: requests::RequestAggregator::default(),
             window,
             timeline,
             config,
@@ -488,6 +491,7 @@ impl Distiller {
             Record::Log(ev) => {
                 self.lambda.add(origin, phase, ts, &ev);
                 self.flows.add(origin, phase, ts, &ev);
+                self.requests.add(origin, phase, ts, &ev);
                 self.logs.add(&ctx, origin, phase, ts, &ev, weight)
             }
             Record::Alb(a) => self.alb.add(&ctx, origin, phase, ts, &a),
@@ -533,6 +537,7 @@ impl Distiller {
         items.extend(self.metrics.finish(&ctx, &origins));
         items.extend(self.lambda.finish(&ctx, &origins));
         items.extend(self.flows.finish(&ctx, &origins));
+        items.extend(self.requests.finish(&ctx, &origins));
         // Changes are scored against the anchor, so it is computed first.
         let anchor = anchor_of(&items, &self.window);
         for e in items.iter_mut() {
