@@ -45,6 +45,8 @@ pub enum EvidenceKind {
     FlowRejects,
     /// Server errors of one route from API Gateway or web server access logs.
     Requests,
+    /// A CloudWatch alarm that went to ALARM.
+    AlarmState,
 }
 
 impl EvidenceKind {
@@ -60,7 +62,7 @@ impl EvidenceKind {
                 "cloudtrail"
             }
             EvidenceKind::TraceFault | EvidenceKind::TraceLatency => "xray",
-            EvidenceKind::MetricShift => "metrics",
+            EvidenceKind::MetricShift | EvidenceKind::AlarmState => "metrics",
         }
     }
 
@@ -78,6 +80,7 @@ impl EvidenceKind {
             EvidenceKind::LambdaInvocations => "lambda_invocations",
             EvidenceKind::FlowRejects => "flow_rejects",
             EvidenceKind::Requests => "requests",
+            EvidenceKind::AlarmState => "alarm_state",
         }
     }
 }

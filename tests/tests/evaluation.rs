@@ -113,7 +113,7 @@ fn the_formats_bundle_is_read_exactly() {
             .position(|e| fa2_tests::mentions(e, needle))
     };
     let change = rank("RevokeSecurityGroupIngress");
-    let alarm = rank("changed from OK to ALARM");
+    let alarm = rank("CloudWatch alarm orders-api-5xx went to ALARM");
     assert!(change.is_some_and(|k| k < 3), "change at {change:?}");
     assert!(alarm.is_some(), "no alarm evidence");
     let blocked = rank("rejected tcp flows to 10.0.3.41:5432");

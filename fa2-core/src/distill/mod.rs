@@ -6,6 +6,7 @@
 //! end, [`Distiller::finish`] scores the candidates against the anchor (the earliest strong
 //! anomaly), links them across sources, redacts every text and ranks them `E1..En`.
 
+mod alarms;
 mod alb;
 mod audit;
 mod flows;
@@ -360,6 +361,7 @@ pub struct Distiller {
     lambda: lambda::LambdaAggregator,
     flows: flows::FlowAggregator,
     requests: requests::RequestAggregator,
+    alarms: alarms::AlarmAggregator,
     stats: DistillStats,
 }
 
@@ -375,6 +377,7 @@ impl Distiller {
             lambda: lambda::LambdaAggregator::default(),
             flows: flows::FlowAggregator::default(),
             requests: requests::RequestAggregator::default(),
+            alarms: alarms::AlarmAggregator::default(),
             window,
             timeline,
             config,
@@ -492,6 +495,7 @@ impl Distiller {
                 self.lambda.add(origin, phase, ts, &ev);
                 self.flows.add(origin, phase, ts, &ev);
                 self.requests.add(origin, phase, ts, &ev);
+                self.alarms.add(origin, phase, ts, &ev);
                 self.logs.add(&ctx, origin, phase, ts, &ev, weight)
             }
             Record::Alb(a) => self.alb.add(&ctx, origin, phase, ts, &a),
@@ -538,6 +542,7 @@ impl Distiller {
         items.extend(self.lambda.finish(&ctx, &origins));
         items.extend(self.flows.finish(&ctx, &origins));
         items.extend(self.requests.finish(&ctx, &origins));
+        items.extend(self.alarms.finish(&ctx, &origins));
         // Changes are scored against the anchor, so it is computed first.
         let anchor = anchor_of(&items, &self.window);
         for e in items.iter_mut() {

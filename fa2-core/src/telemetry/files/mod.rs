@@ -26,6 +26,7 @@ pub(crate) mod xray;
 
 pub use detect::{Detected, detect_format};
 pub(crate) use flows::FLOW_PREFIX;
+pub(crate) use metrics::ALARM_GROUP;
 pub use walk::{Listing, input_problem, special_reason};
 
 use crate::error::SourceError;
