@@ -7,6 +7,9 @@ Standard library only; every bundle is deterministic (fixed seed per bundle).
         the small bundled sample incident (plain, uncompressed files only)
     python3 scripts/gen_incidents.py eval OUT_DIR
         evaluation bundles OUT_DIR/<scenario>/, one root cause each
+    python3 scripts/gen_incidents.py formats OUT_DIR
+        a small bundle in the exported formats of issue 11 (JSON lines, bare CloudTrail
+        arrays, raw X-Ray segments, get-metric-statistics, alarm history, ...), see build_formats
     python3 scripts/gen_incidents.py scale OUT_DIR [--log-lines N] [--alb-lines N]
         one large bundle (same shapes as the sample scenario, ALB/Firehose gzipped)
 
@@ -2037,6 +2040,184 @@ def scenario_config(b: Bundle, sz: dict):
 
 
 # --------------------------------------------------------------------------------------------
+# the formats bundle: the exports people hold besides the CLI's wrapped outputs (issue 11)
+
+
+def build_formats(out):
+    """A small bundle in the formats of issue 11, one root cause: a security group rule revoked
+    (CloudTrail as a bare array and as JSON lines) cuts API Gateway's Lambda integration off its
+    database, so requests time out. Files:
+      logs/orders-api.access.jsonl        API Gateway JSON access logs (requestTime in CLF)
+      logs/orders-api.execution.txt       API Gateway execution log (`Www Mmm dd ... UTC yyyy : `,
+                                          a header line, multi-line bodies)
+      logs/orders-fn.subscription.json    subscription records, timestamps in SECONDS, Lambda
+                                          START/END/REPORT and `Task timed out` lines
+      cloudtrail/ec2-events.json          CloudTrail events as a bare JSON array
+      cloudtrail/sts-events.jsonl         CloudTrail events as JSON lines
+      xray/segments.jsonl                 raw segment documents in the daemon's wire form
+      metrics/latency.get-metric-statistics.json   Average and Maximum per datapoint
+      metrics/orders-5xx.alarm-history.json        describe-alarm-history (OK -> ALARM)
+      logs/vpc-flow-logs.log              VPC Flow Logs with a header line (REJECTs to the db port)
+    truth.json counts every record as fa2 counts it (a datapoint once, however many statistics).
+    """
+    rng = random.Random("formats:1707")
+    clean_bundle_dir(out)
+    t0 = parse_iso("2024-08-02T08:00:00Z")
+    start, end = t0 + 60 * 60000, t0 + 90 * 60000
+    change = start + 3 * 60000 + 12000
+    onset = change + 45000
+    counts = {"log_events": 0, "cloudtrail_records": 0, "xray_traces": 0, "metric_points": 0}
+    sg, fn = "sg-0a1b2c3d4e5f67890", "orders-fn"
+    for d in ("logs", "cloudtrail", "xray", "metrics"):
+        os.makedirs(os.path.join(out, d), exist_ok=True)
+
+    def clf(ms):
+        return datetime.fromtimestamp(ms / 1000, timezone.utc).strftime("%d/%b/%Y:%H:%M:%S +0000")
+
+    def java(ms):
+        return datetime.fromtimestamp(ms / 1000, timezone.utc).strftime("%a %b %d %H:%M:%S UTC %Y")
+
+    # requests: one every ~4 s over the 90 minutes; after the onset most time out
+    reqs = []
+    t = t0
+    while t < end:
+        t += ri(rng, 4000, 12000)
+        failed = t >= onset and rng.random() < 0.8
+        route = rng.choice(["GET /orders", "GET /orders/{id}", "POST /orders"])
+        reqs.append((t, route, failed, uid(rng)))
+    with open(os.path.join(out, "logs/orders-api.access.jsonl"), "w") as f:
+        for t, route, failed, rid in reqs:
+            method, path = route.split(" ")
+            f.write(json.dumps({"requestId": rid, "ip": pub_ip(rng), "requestTime": clf(t),
+                                "requestTimeEpoch": t, "httpMethod": method, "routeKey": route,
+                                "status": "504" if failed else "200", "protocol": "HTTP/1.1",
+                                "responseLength": "36" if failed else str(ri(rng, 80, 900)),
+                                "integrationLatency": "29000" if failed else str(ri(rng, 20, 90))}) + "\n")
+            counts["log_events"] += 1
+    with open(os.path.join(out, "logs/orders-api.execution.txt"), "w") as f:
+        f.write("Execution log for request test-request\n")
+        for t, route, failed, rid in reqs[::10]:
+            j = java(t)
+            f.write(f"{j} : Starting execution for request: {rid}\n")
+            f.write(f"{j} : HTTP Method: {route.split(' ')[0]}, Resource Path: {route.split(' ')[1]}\n")
+            f.write(f"{j} : Endpoint request body after transformations: {{\n  \"route\": \"{route}\"\n}}\n")
+            if failed:
+                f.write(f"{java(t + 29000)} : Execution failed due to a timeout error\n")
+                f.write(f"{java(t + 29000)} : Method completed with status: 504\n")
+            else:
+                f.write(f"{j} : Method completed with status: 200\n")
+            # the body's lines join the event before them: 3 events, then 2 or 1
+            counts["log_events"] += 5 if failed else 4
+    # Lambda: subscription records whose timestamps are seconds
+    with open(os.path.join(out, "logs/orders-fn.subscription.json"), "w") as f:
+        for t, route, failed, rid in reqs[::4]:
+            dur = 3000.0 if failed else round(lognorm(rng, 40.0), 2)
+            lines = [f"START RequestId: {rid} Version: $LATEST"]
+            if failed:
+                lines.append(f"{iso_ms(t + 3000)} {rid} Task timed out after 3.00 seconds")
+            lines.append(f"END RequestId: {rid}")
+            lines.append(f"REPORT RequestId: {rid}\tDuration: {dur:.2f} ms\tBilled Duration: {math.ceil(dur)} ms\t"
+                         f"Memory Size: 256 MB\tMax Memory Used: {ri(rng, 80, 120)} MB\t")
+            f.write(json.dumps({"messageType": "DATA_MESSAGE", "owner": ACCT, "logGroup": f"/aws/lambda/{fn}",
+                                "logStream": f"2024/08/02/[$LATEST]{hexs(rng, 32)}", "subscriptionFilters": ["to-s3"],
+                                "logEvents": [{"id": str(i), "timestamp": (t + 10 * i) // 1000, "message": m + "\n"}
+                                              for i, m in enumerate(lines)]}, indent=1) + "\n")
+            counts["log_events"] += len(lines)
+
+    # CloudTrail: reads throughout, the revoke at `change`
+    def ct(t, source, name, ro, params, who="ops-frank", ip="198.51.100.24"):
+        return {"eventVersion": "1.08",
+                "userIdentity": {"type": "IAMUser", "principalId": "AIDA" + hexs(rng, 16).upper(),
+                                 "arn": f"arn:aws:iam::{ACCT}:user/{who}", "accountId": ACCT, "userName": who},
+                "eventTime": iso_s(t), "eventSource": source, "eventName": name, "awsRegion": "eu-west-1",
+                "sourceIPAddress": ip, "userAgent": "console.amazonaws.com", "requestParameters": params,
+                "responseElements": None, "requestID": uid(rng), "eventID": uid(rng), "readOnly": ro,
+                "eventType": "AwsApiCall", "managementEvent": True, "recipientAccountId": ACCT,
+                "eventCategory": "Management"}
+    ec2 = [ct(t0 + k * 137000, "ec2.amazonaws.com", "DescribeSecurityGroups", True, {"groupIds": [sg]})
+           for k in range(40)]
+    ec2.append(ct(change, "ec2.amazonaws.com", "RevokeSecurityGroupIngress", False,
+                  {"groupId": sg, "ipPermissions": {"items": [{"ipProtocol": "tcp", "fromPort": 5432, "toPort": 5432,
+                                                               "groups": {"items": [{"groupId": "sg-0f9e8d7c6b5a43210"}]}}]}}))
+    ec2.sort(key=lambda e: e["eventTime"])
+    with open(os.path.join(out, "cloudtrail/ec2-events.json"), "w") as f:
+        json.dump(ec2, f, indent=3)
+    counts["cloudtrail_records"] += len(ec2)
+    with open(os.path.join(out, "cloudtrail/sts-events.jsonl"), "w") as f:
+        for k in range(30):
+            f.write(json.dumps(ct(t0 + k * 181000, "sts.amazonaws.com", "AssumeRole", True,
+                                  {"roleArn": f"arn:aws:iam::{ACCT}:role/{fn}-role", "roleSessionName": fn},
+                                  who="lambda", ip="lambda.amazonaws.com")) + "\n")
+            counts["cloudtrail_records"] += 1
+
+    # X-Ray: the daemon's wire form, a header line before each segment
+    with open(os.path.join(out, "xray/segments.jsonl"), "w") as f:
+        for t, route, failed, rid in reqs[::6]:
+            s0 = t / 1000
+            sub = {"id": hexs(rng, 16), "name": "orders-db", "namespace": "remote",
+                   "start_time": s0 + 0.002, "end_time": s0 + (3.0 if failed else 0.012)}
+            seg = {"name": fn, "id": hexs(rng, 16), "trace_id": f"1-{int(s0):08x}-{hexs(rng, 24)}",
+                   "start_time": s0, "end_time": s0 + (3.0 if failed else 0.02), "subsegments": [sub]}
+            if failed:
+                seg["fault"] = True
+                sub["fault"] = True
+                sub["cause"] = {"exceptions": [{"id": hexs(rng, 16), "type": "ConnectTimeoutError",
+                                                "message": "connect ETIMEDOUT 10.0.3.41:5432"}]}
+            f.write('{"format": "json", "version": 1}\n' + json.dumps(seg) + "\n")
+            counts["xray_traces"] += 1
+
+    # VPC Flow Logs as delivered to S3 (a header line): the function's flows to the database
+    # are accepted until the change, rejected after; scanners are rejected all along; a
+    # NODATA interval is no record
+    with open(os.path.join(out, "logs/vpc-flow-logs.log"), "w") as f:
+        f.write("version account-id interface-id srcaddr dstaddr srcport dstport protocol packets bytes start end action log-status\n")
+        eni = "eni-0f1e2d3c4b5a69788"
+        for t, route, failed, rid in reqs[::3]:
+            s0 = t // 1000
+            action = "REJECT" if t >= change else "ACCEPT"
+            f.write(f"2 {ACCT} {eni} 10.0.1.{ri(rng, 10, 13)} 10.0.3.41 {ri(rng, 32768, 60999)} 5432 6 "
+                    f"{ri(rng, 2, 9)} {ri(rng, 120, 900)} {s0} {s0 + 60} {action} OK\n")
+            counts["log_events"] += 1
+        for k in range(0, 90, 2):
+            s0 = (t0 + k * 60000) // 1000
+            f.write(f"2 {ACCT} {eni} {pub_ip(rng)} 10.0.1.11 {ri(rng, 1024, 65535)} 22 6 1 44 {s0} {s0 + 60} REJECT OK\n")
+            counts["log_events"] += 1
+        f.write(f"2 {ACCT} eni-0a9b8c7d6e5f40312 - - - - - - - {t0 // 1000} {t0 // 1000 + 60} - NODATA\n")
+
+    # metrics: get-metric-statistics (two statistics per datapoint), alarm history
+    points = []
+    for m in range(90):
+        ts = t0 + m * 60000
+        hot = ts >= onset
+        points.append({"Timestamp": iso_s(ts), "Average": round(29000.0 * 0.8 if hot else lognorm(rng, 45.0), 2),
+                       "Maximum": 29000.0 if hot else round(lognorm(rng, 120.0), 2), "Unit": "Milliseconds"})
+    rng.shuffle(points)
+    with open(os.path.join(out, "metrics/latency.get-metric-statistics.json"), "w") as f:
+        json.dump({"Label": "IntegrationLatency", "Datapoints": points}, f, indent=4)
+    counts["metric_points"] += len(points)
+    alarm_at = onset + 120000
+
+    def item(t, old, new, reason):
+        data = {"version": "1.0", "oldState": {"stateValue": old}, "newState": {"stateValue": new, "stateReason": reason}}
+        return {"Timestamp": iso_ms(t), "HistoryItemType": "StateUpdate", "AlarmName": "orders-api-5xx",
+                "HistoryData": json.dumps(data), "HistorySummary": f"Alarm updated from {old} to {new}"}
+    hist = [item(alarm_at, "OK", "ALARM", "Threshold Crossed: 1 datapoint [41.0] was greater than the threshold (5.0)."),
+            item(t0 + 5 * 60000, "INSUFFICIENT_DATA", "OK", "Threshold Crossed: 1 datapoint [0.0] was not greater than the threshold (5.0).")]
+    with open(os.path.join(out, "metrics/orders-5xx.alarm-history.json"), "w") as f:
+        json.dump({"AlarmHistoryItems": hist}, f, indent=4)
+    counts["log_events"] += len(hist)
+
+    truth = {"scenario": "formats-sg-revoked", "counts": counts, "start": iso_ms(start), "end": iso_ms(end),
+             "baseline_start": iso_ms(start - 3600000), "onset": iso_ms(onset),
+             "signatures": ["RevokeSecurityGroupIngress", sg], "secrets": [], "injection": "",
+             "root_cause": (f"ops-frank revoked the PostgreSQL ingress rule of {sg} (RevokeSecurityGroupIngress); "
+                            f"{fn} can no longer reach orders-db, times out after 3 s and API Gateway returns 504.")}
+    with open(os.path.join(out, "truth.json"), "w") as f:
+        json.dump(truth, f, indent=1)
+    return truth
+
+
+# --------------------------------------------------------------------------------------------
 # drivers
 
 EVAL_SIZE = {"logs": 0.6, "alb": 36.0, "xray_p": 0.04, "ct": 12.0, "traces": 40,
@@ -2099,7 +2280,7 @@ def du(path):
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("mode", choices=["sample", "eval", "scale"])
+    ap.add_argument("mode", choices=["sample", "eval", "scale", "formats"])
     ap.add_argument("out")
     ap.add_argument("--log-lines", type=int, default=1200000)
     ap.add_argument("--alb-lines", type=int, default=500000)
@@ -2109,6 +2290,9 @@ def main(argv=None):
         clean_bundle_dir(a.out)
         tr = build_sample(a.out)
         print(f"sample: {du(a.out)} bytes, counts={tr['counts']} log_lines={tr['log_lines']}")
+    elif a.mode == "formats":
+        tr = build_formats(a.out)
+        print(f"formats: {du(a.out)} bytes, counts={tr['counts']}")
     elif a.mode == "eval":
         for name, tr in build_eval(a.out).items():
             print(f"{name}: {du(os.path.join(a.out, name))} bytes, counts={tr['counts']} log_lines={tr['log_lines']}")

@@ -223,7 +223,9 @@ fn sources(
             .map(|f| f.options())
             .unwrap_or_default();
         out.push(Arc::new(
-            FilesSource::new(args.input.clone()).with_options(options),
+            FilesSource::new(args.input.clone())
+                .with_options(options)
+                .with_zone(config.time_zone()),
         ));
         // an alarm's metric is evidence too
         if let Some(sdk) = sdk.filter(|_| !extra_metrics.is_empty()) {
@@ -238,7 +240,9 @@ fn sources(
     }
     if let Some(f) = &config.sources.files {
         out.push(Arc::new(
-            FilesSource::new(f.paths.clone()).with_options(f.options()),
+            FilesSource::new(f.paths.clone())
+                .with_options(f.options())
+                .with_zone(config.time_zone()),
         ));
     }
     if let Some(sdk) = sdk {

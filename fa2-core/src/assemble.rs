@@ -208,7 +208,9 @@ pub fn analyzer(
         // One source per path: a path that disappears from a long-running server's disk is
         // reported on its own and does not take the other paths down with it.
         for p in &f.paths {
-            sources.push(Arc::new(FilesSource::new(vec![p.clone()])));
+            sources.push(Arc::new(
+                FilesSource::new(vec![p.clone()]).with_zone(config.time_zone()),
+            ));
         }
     }
     if let Some(sdk) = sdk {

@@ -396,6 +396,12 @@ impl Config {
         }
     }
 
+    /// The configured `timezone` (validated by [`Config::validate`]): whose wall clock a
+    /// timestamp written without a zone is.
+    pub fn time_zone(&self) -> Option<chrono_tz::Tz> {
+        self.timezone.parse().ok()
+    }
+
     /// Checks values that types alone cannot.
     pub fn validate(&self) -> Result<(), String> {
         if self.timezone.parse::<chrono_tz::Tz>().is_err() {

@@ -38,19 +38,31 @@ pub enum EvidenceKind {
     TraceFault,
     TraceLatency,
     MetricShift,
+    /// A Lambda function's invocations (timeouts, errors, duration, memory) from its platform
+    /// lines.
+    LambdaInvocations,
+    /// Rejected VPC flows to one destination and port.
+    FlowRejects,
+    /// Server errors of one route from API Gateway or web server access logs.
+    Requests,
+    /// A CloudWatch alarm that went to ALARM.
+    AlarmState,
 }
 
 impl EvidenceKind {
     /// The source family, for fair shares in the prompt budget.
     pub fn family(self) -> &'static str {
         match self {
-            EvidenceKind::LogTemplate => "logs",
+            EvidenceKind::LogTemplate
+            | EvidenceKind::LambdaInvocations
+            | EvidenceKind::FlowRejects
+            | EvidenceKind::Requests => "logs",
             EvidenceKind::Alb | EvidenceKind::AlbLatency => "alb",
             EvidenceKind::AuditChange | EvidenceKind::AuditError | EvidenceKind::AuditSummary => {
                 "cloudtrail"
             }
             EvidenceKind::TraceFault | EvidenceKind::TraceLatency => "xray",
-            EvidenceKind::MetricShift => "metrics",
+            EvidenceKind::MetricShift | EvidenceKind::AlarmState => "metrics",
         }
     }
 
@@ -65,6 +77,10 @@ impl EvidenceKind {
             EvidenceKind::TraceFault => "trace_fault",
             EvidenceKind::TraceLatency => "trace_latency",
             EvidenceKind::MetricShift => "metric_shift",
+            EvidenceKind::LambdaInvocations => "lambda_invocations",
+            EvidenceKind::FlowRejects => "flow_rejects",
+            EvidenceKind::Requests => "requests",
+            EvidenceKind::AlarmState => "alarm_state",
         }
     }
 }

@@ -47,7 +47,19 @@ pub fn grep_command(locators: &[&Locator], needle: &str, json_field: Option<&str
                     FileFormat::XraySummaries => Some(".TraceSummaries[]".to_string()),
                     FileFormat::XrayTraces => Some(".Traces[]".to_string()),
                     FileFormat::MetricData => Some(".MetricDataResults[]".to_string()),
-                    FileFormat::PlainLog | FileFormat::AlbAccessLog => None,
+                    FileFormat::CloudTrailEvents | FileFormat::XraySegments => {
+                        Some("if type == \"array\" then .[] else . end".to_string())
+                    }
+                    FileFormat::MetricStatistics => Some(".Datapoints[]".to_string()),
+                    FileFormat::AlarmHistory => Some(".AlarmHistoryItems[]".to_string()),
+                    FileFormat::DescribeAlarms => {
+                        Some("(.MetricAlarms // [])[], (.CompositeAlarms // [])[]".to_string())
+                    }
+                    FileFormat::PlainLog
+                    | FileFormat::AlbAccessLog
+                    | FileFormat::JsonLogs
+                    | FileFormat::AccessLog
+                    | FileFormat::VpcFlowLog => None,
                 };
                 match jq_filter {
                     None => {

@@ -11,6 +11,9 @@ use std::time::Duration;
 pub struct LeadingTimestamp {
     pub ts: DateTime<Utc>,
     pub len: usize,
+    /// Whether the text said its zone (an offset, `Z`, `UTC`, or an epoch). A timestamp without
+    /// one was read as UTC: the caller decides whose wall clock it really is ([`in_zone`]).
+    pub zoned: bool,
 }
 
 /// Parses a full timestamp string in any supported textual form (RFC 3339 / ISO 8601 with `T`
@@ -23,24 +26,162 @@ pub fn parse_timestamp(s: &str) -> Option<DateTime<Utc>> {
     {
         return Some(lead.ts);
     }
+    if let Some(lead) = parse_clf_prefix(s.as_bytes())
+        && lead.len == s.len()
+    {
+        return Some(lead.ts);
+    }
     parse_epoch(s)
 }
 
-/// Parses epoch seconds (`1723807141.348`) or epoch milliseconds (`1723803540110`).
+/// Parses epoch seconds (`1723807141.348`), milliseconds (`1723803540110`), microseconds or
+/// nanoseconds (see [`epoch_auto`]).
 pub fn parse_epoch(s: &str) -> Option<DateTime<Utc>> {
     let v: f64 = s.trim().parse().ok()?;
     epoch_auto(v)
 }
 
-/// Interprets a number as epoch seconds or milliseconds, whichever gives a plausible date.
+/// Interprets a number as epoch seconds, milliseconds, microseconds or nanoseconds, decided by
+/// magnitude: 1e11 seconds is the year 5138, so anything larger is a finer unit, and each
+/// further factor of 1000 is the next unit (a date after 1973 in every unit).
 pub fn epoch_auto(v: f64) -> Option<DateTime<Utc>> {
     if !v.is_finite() || v < 0.0 {
         return None;
     }
-    // 1e11 seconds is the year 5138: anything larger is milliseconds.
-    let millis = if v > 1e11 { v } else { v * 1000.0 };
+    let millis = if v > 1e17 {
+        v / 1e6
+    } else if v > 1e14 {
+        v / 1e3
+    } else if v > 1e11 {
+        v
+    } else {
+        v * 1000.0
+    };
     let ms = millis.round() as i64;
     Utc.timestamp_millis_opt(ms).single()
+}
+
+/// Re-reads a timestamp that was parsed as UTC because its text had no zone as a wall-clock
+/// time in `zone` (the configured `timezone`). The earlier instant wins in a DST fold; a time
+/// in a DST gap is taken one hour later, as clocks show it.
+pub fn in_zone(ts: DateTime<Utc>, zone: chrono_tz::Tz) -> DateTime<Utc> {
+    let naive = ts.naive_utc();
+    match zone.from_local_datetime(&naive) {
+        chrono::LocalResult::Single(t) => t.with_timezone(&Utc),
+        chrono::LocalResult::Ambiguous(a, _) => a.with_timezone(&Utc),
+        chrono::LocalResult::None => zone
+            .from_local_datetime(&(naive + chrono::Duration::hours(1)))
+            .earliest()
+            .map_or(ts, |t| t.with_timezone(&Utc)),
+    }
+}
+
+/// Parses the common log format time `10/Oct/2000:13:55:36 -0700` (nginx, Apache, API Gateway
+/// `$context.requestTime`), optionally inside `[...]`; returns the time and the bytes used.
+fn parse_clf_prefix(b: &[u8]) -> Option<LeadingTimestamp> {
+    let (b, open) = match b.first() {
+        Some(b'[') => (&b[1..], 1),
+        _ => (b, 0),
+    };
+    let day = digits(b, 0, 2)?;
+    if *b.get(2)? != b'/' || *b.get(6)? != b'/' || *b.get(11)? != b':' {
+        return None;
+    }
+    let mon = b.get(3..6)?;
+    let month = MONTHS.iter().position(|m| m.as_slice() == mon)? as u32 + 1;
+    let year = digits(b, 7, 4)?;
+    let hour = digits(b, 12, 2)?;
+    let minute = digits(b, 15, 2)?;
+    let second = digits(b, 18, 2)?;
+    if b.get(14) != Some(&b':') || b.get(17) != Some(&b':') || b.get(20) != Some(&b' ') {
+        return None;
+    }
+    let sign = match b.get(21)? {
+        b'+' => 1,
+        b'-' => -1,
+        _ => return None,
+    };
+    let oh = digits(b, 22, 2)?;
+    let om = digits(b, 24, 2)?;
+    let mut len = 26;
+    if open == 1 {
+        if b.get(26) != Some(&b']') {
+            return None;
+        }
+        len += 1;
+    }
+    let naive = NaiveDate::from_ymd_opt(year as i32, month, day)?.and_hms_opt(
+        hour,
+        minute,
+        second.min(59),
+    )?;
+    let offset = sign * (oh as i64 * 3600 + om as i64 * 60);
+    let ts = Utc.from_utc_datetime(&naive) - chrono::Duration::seconds(offset);
+    Some(LeadingTimestamp {
+        ts,
+        len: len + open,
+        zoned: true,
+    })
+}
+
+/// `Thu Aug 31 01:07:25 UTC 2017` (Java's `Date.toString()`, as API Gateway execution logs
+/// write it), with a UTC zone name only: other zone names are ambiguous abbreviations.
+fn parse_java_prefix(b: &[u8]) -> Option<LeadingTimestamp> {
+    // `Www ` then a syslog time, then ` ZZZ yyyy`
+    if !b.get(0..3)?.iter().all(u8::is_ascii_alphabetic) || *b.get(3)? != b' ' {
+        return None;
+    }
+    let inner = parse_syslog_prefix(&b[4..], 2000)?;
+    let rest = &b[4 + inner.len..];
+    let zone_end = rest.iter().skip(1).position(|&c| c == b' ')? + 1;
+    let zone = std::str::from_utf8(rest.get(1..zone_end)?).ok()?;
+    if rest.first() != Some(&b' ') || !is_utc_name(zone) {
+        return None;
+    }
+    let year = digits(rest, zone_end + 1, 4)?;
+    if rest
+        .get(zone_end + 5)
+        .is_some_and(|c| c.is_ascii_alphanumeric())
+    {
+        return None;
+    }
+    let naive = inner.ts.naive_utc();
+    let naive =
+        NaiveDate::from_ymd_opt(year as i32, naive.month(), naive.day())?.and_time(naive.time());
+    Some(LeadingTimestamp {
+        ts: Utc.from_utc_datetime(&naive),
+        len: 4 + inner.len + zone_end + 5,
+        zoned: true,
+    })
+}
+
+/// A leading epoch in seconds (10 digits, optional fraction) or milliseconds (13 digits), in
+/// 2001..2286, followed by white space: other numbers at the start of a line are not times.
+fn parse_epoch_prefix(b: &[u8]) -> Option<LeadingTimestamp> {
+    let int = b.iter().take_while(|c| c.is_ascii_digit()).count();
+    if int != 10 && int != 13 {
+        return None;
+    }
+    let mut len = int;
+    if int == 10 && b.get(len) == Some(&b'.') {
+        len += 1 + b[len + 1..]
+            .iter()
+            .take_while(|c| c.is_ascii_digit())
+            .count();
+    }
+    if !b.get(len).is_none_or(|c| c.is_ascii_whitespace()) {
+        return None;
+    }
+    let text = std::str::from_utf8(&b[..len]).ok()?;
+    let ts = parse_epoch(text)?;
+    if ts.year() < 2001 {
+        return None;
+    }
+    Some(LeadingTimestamp {
+        ts,
+        len,
+        zoned: true,
+    })
 }
 
 /// Converts epoch milliseconds.
@@ -113,14 +254,19 @@ fn parse_java_date(s: &str) -> Option<DateTime<Utc>> {
     Some(Utc.from_utc_datetime(&naive))
 }
 
-/// Parses a timestamp at the start of a log line: ISO forms (see [`parse_timestamp`]) or
-/// syslog `Mon DD HH:MM:SS`, whose missing year is taken from `syslog_year`.
+/// Parses a timestamp at the start of a log line: ISO forms (see [`parse_timestamp`]), the
+/// common log format time `[10/Oct/2000:13:55:36 -0700]`, Java's `Thu Aug 31 01:07:25 UTC 2017`
+/// (API Gateway execution logs), epoch seconds or milliseconds, or syslog `Mon DD HH:MM:SS`,
+/// whose missing year is taken from `syslog_year`.
 pub fn parse_leading(line: &str, syslog_year: i32) -> Option<LeadingTimestamp> {
     let b = line.as_bytes();
-    if b.first().is_some_and(u8::is_ascii_digit) {
-        return parse_iso_prefix(b);
+    match b.first()? {
+        c if c.is_ascii_digit() => parse_iso_prefix(b)
+            .or_else(|| parse_clf_prefix(b))
+            .or_else(|| parse_epoch_prefix(b)),
+        b'[' => parse_clf_prefix(b),
+        _ => parse_java_prefix(b).or_else(|| parse_syslog_prefix(b, syslog_year)),
     }
-    parse_syslog_prefix(b, syslog_year)
 }
 
 fn digits(b: &[u8], at: usize, n: usize) -> Option<u32> {
@@ -175,8 +321,12 @@ fn parse_iso_prefix(b: &[u8]) -> Option<LeadingTimestamp> {
         }
     }
     let mut offset_secs: i32 = 0;
+    let mut zoned = false;
     match b.get(i) {
-        Some(b'Z') | Some(b'z') => i += 1,
+        Some(b'Z') | Some(b'z') => {
+            i += 1;
+            zoned = true;
+        }
         Some(&c @ (b'+' | b'-')) => {
             let oh = digits(b, i + 1, 2);
             if let Some(oh) = oh {
@@ -190,6 +340,7 @@ fn parse_iso_prefix(b: &[u8]) -> Option<LeadingTimestamp> {
                 let sign = if c == b'-' { -1 } else { 1 };
                 offset_secs = sign * (oh as i32 * 3600 + om as i32 * 60);
                 i += used;
+                zoned = true;
             }
         }
         _ => {}
@@ -201,7 +352,7 @@ fn parse_iso_prefix(b: &[u8]) -> Option<LeadingTimestamp> {
     let date = NaiveDate::from_ymd_opt(year as i32, month, day)?;
     let naive = date.and_hms_nano_opt(hour, minute, second.min(59), nanos)?;
     let ts = Utc.from_utc_datetime(&naive) - chrono::Duration::seconds(i64::from(offset_secs));
-    Some(LeadingTimestamp { ts, len: i })
+    Some(LeadingTimestamp { ts, len: i, zoned })
 }
 
 const MONTHS: [&[u8; 3]; 12] = [
@@ -243,6 +394,7 @@ fn parse_syslog_prefix(b: &[u8], year: i32) -> Option<LeadingTimestamp> {
     Some(LeadingTimestamp {
         ts: Utc.from_utc_datetime(&naive),
         len: i,
+        zoned: false,
     })
 }
 
@@ -385,6 +537,85 @@ mod tests {
 
     fn utc(s: &str) -> DateTime<Utc> {
         DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
+    }
+
+    #[test]
+    fn leading_forms_of_common_logs() {
+        // API Gateway execution log line, from the API Gateway Developer Guide, "Tutorial:
+        // Create a REST API with a Lambda non-proxy integration" (test-invoke output):
+        // https://docs.aws.amazon.com/apigateway/latest/developerguide/getting-started-lambda-non-proxy-integration.html
+        let l = parse_leading(
+            "Thu Aug 31 01:07:25 UTC 2017 : Starting execution for request: test-invoke-request",
+            1999,
+        )
+        .unwrap();
+        assert_eq!(l.ts, utc("2017-08-31T01:07:25Z"));
+        assert_eq!(l.len, 28);
+        assert!(l.zoned);
+        // a zone name other than UTC/GMT is an ambiguous abbreviation: not read as a time
+        assert!(
+            parse_leading("Thu Aug 31 01:07:25 PDT 2017 : x", 2017).is_none_or(|l| l.len == 19)
+        );
+        // common log format, the Apache docs' example time
+        let c = parse_leading("[10/Oct/2000:13:55:36 -0700] GET /apache_pb.gif", 2024).unwrap();
+        assert_eq!(c.ts, utc("2000-10-10T20:55:36Z"));
+        assert_eq!(c.len, 28);
+        assert!(c.zoned);
+        assert_eq!(
+            parse_timestamp("10/Oct/2000:13:55:36 -0700"),
+            Some(utc("2000-10-10T20:55:36Z"))
+        );
+        assert!(parse_leading("[10/Oct/2000:13:55:36 -0700 missing bracket", 2024).is_none());
+        // epoch prefixes: seconds with a fraction, milliseconds; other numbers are not times
+        let e = parse_leading("1723807290.123 worker started", 2024).unwrap();
+        assert_eq!(e.ts, utc("2024-08-16T11:21:30.123Z"));
+        assert_eq!(e.len, 14);
+        let m = parse_leading("1723807290123\tERROR x", 2024).unwrap();
+        assert_eq!(m.ts, utc("2024-08-16T11:21:30.123Z"));
+        assert!(parse_leading("0000000042 bytes", 2024).is_none());
+        assert!(parse_leading("17238072901 eleven digits", 2024).is_none());
+        assert!(parse_leading("1723807290abc", 2024).is_none());
+        // zoned or not
+        assert!(
+            !parse_leading("2024-08-02 09:00:00,123 INFO", 2024)
+                .unwrap()
+                .zoned
+        );
+        assert!(
+            !parse_leading("2024/08/02 09:00:00 INFO", 2024)
+                .unwrap()
+                .zoned
+        );
+        assert!(!parse_leading("Aug 31 01:07:25 host x", 2017).unwrap().zoned);
+        assert!(
+            parse_leading("2024-08-02T09:00:00+09:00 x", 2024)
+                .unwrap()
+                .zoned
+        );
+    }
+
+    #[test]
+    fn epochs_by_magnitude_and_zones() {
+        let want = utc("2024-08-16T11:21:30.123Z");
+        for v in [
+            1723807290.123,
+            1723807290123.0,
+            1723807290123000.0,
+            1723807290123000000.0,
+        ] {
+            assert_eq!(epoch_auto(v), Some(want), "{v}");
+        }
+        let tokyo: chrono_tz::Tz = "Asia/Tokyo".parse().unwrap();
+        assert_eq!(
+            in_zone(utc("2024-08-02T09:00:00Z"), tokyo),
+            utc("2024-08-02T00:00:00Z")
+        );
+        // a wall time in New York's spring-forward gap is read an hour later
+        let ny: chrono_tz::Tz = "America/New_York".parse().unwrap();
+        assert_eq!(
+            in_zone(utc("2024-03-10T02:30:00Z"), ny),
+            utc("2024-03-10T07:30:00Z")
+        );
     }
 
     #[test]

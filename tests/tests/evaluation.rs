@@ -69,3 +69,61 @@ fn report_json_round_trips() {
     assert!(text.contains("1. ") && text.contains("confidence"));
     assert!(text.lines().count() <= 8, "a short summary: {text}");
 }
+
+/// The bundle in the exported formats of issue 11 (`scripts/gen_incidents.py formats`): JSON
+/// lines, an API Gateway execution log, subscription records timed in seconds, CloudTrail as a
+/// bare array and as JSON lines, raw X-Ray segments, get-metric-statistics, alarm history and
+/// VPC Flow Logs. Every file is read (the one NODATA flow record counted and dropped), every
+/// record is counted as `truth.json` says and dated, and the change, the alarm, the blocked
+/// flows, the Lambda timeouts and the 5xx of each API route are evidence.
+#[test]
+fn the_formats_bundle_is_read_exactly() {
+    let bundle = workspace_root().join("tests/formats/sg-revoked");
+    let t = truth(&bundle).expect("truth");
+    let a = analyze_bundle(&bundle, &t, 16_000, Language::En).expect("analysis");
+    let r = &a.report;
+    for s in &r.sources {
+        assert_eq!(
+            s.status,
+            fa2_core::telemetry::SourceState::Ok,
+            "{}: {:?}",
+            s.name,
+            s.error
+        );
+        let nodata = "1 flow log records had no data (NODATA or SKIPDATA) and were ignored";
+        assert!(
+            s.error.as_deref().is_none_or(|e| e.ends_with(nodata)),
+            "{}: {:?}",
+            s.name,
+            s.error
+        );
+    }
+    let kinds: Vec<&str> = r.sources.iter().map(|s| s.kind.as_str()).collect();
+    assert_eq!(kinds, vec!["logs", "cloudtrail", "xray", "metrics"]);
+    let totals = fa2_core::analyze::record_totals(&r.sources);
+    let got: std::collections::BTreeMap<String, u64> = totals
+        .iter()
+        .map(|(k, v)| (k.as_str().to_string(), *v))
+        .collect();
+    assert_eq!(got, t.counts);
+    assert_eq!(r.stats.records_without_time, 0);
+    let rank = |needle: &str| {
+        r.evidence
+            .iter()
+            .position(|e| fa2_tests::mentions(e, needle))
+    };
+    let change = rank("RevokeSecurityGroupIngress");
+    let alarm = rank("CloudWatch alarm orders-api-5xx went to ALARM");
+    assert!(change.is_some_and(|k| k < 3), "change at {change:?}");
+    assert!(alarm.is_some(), "no alarm evidence");
+    let blocked = rank("rejected tcp flows to 10.0.3.41:5432");
+    assert!(
+        blocked.is_some_and(|k| k < 5),
+        "blocked flows at {blocked:?}"
+    );
+    let lambda = rank("Lambda orders-fn:");
+    assert!(
+        lambda.is_some_and(|k| k < 5),
+        "Lambda evidence at {lambda:?}"
+    );
+}

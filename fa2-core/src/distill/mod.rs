@@ -6,12 +6,16 @@
 //! end, [`Distiller::finish`] scores the candidates against the anchor (the earliest strong
 //! anomaly), links them across sources, redacts every text and ranks them `E1..En`.
 
+mod alarms;
 mod alb;
 mod audit;
+mod flows;
 mod histogram;
+mod lambda;
 mod link;
 mod logs;
 mod metrics;
+mod requests;
 mod traces;
 
 use crate::evidence::{self, Evidence};
@@ -431,6 +435,10 @@ pub struct Distiller {
     audit: audit::AuditAggregator,
     traces: traces::TraceAggregator,
     metrics: metrics::MetricAggregator,
+    lambda: lambda::LambdaAggregator,
+    flows: flows::FlowAggregator,
+    requests: requests::RequestAggregator,
+    alarms: alarms::AlarmAggregator,
     stats: DistillStats,
 }
 
@@ -443,6 +451,10 @@ impl Distiller {
             audit: audit::AuditAggregator::default(),
             traces: traces::TraceAggregator::default(),
             metrics: metrics::MetricAggregator::default(),
+            lambda: lambda::LambdaAggregator::default(),
+            flows: flows::FlowAggregator::default(),
+            requests: requests::RequestAggregator::default(),
+            alarms: alarms::AlarmAggregator::default(),
             window,
             timeline,
             config,
@@ -556,7 +568,13 @@ impl Distiller {
             config: &self.config,
         };
         match record {
-            Record::Log(ev) => self.logs.add(&ctx, origin, phase, ts, &ev, weight),
+            Record::Log(ev) => {
+                self.lambda.add(origin, phase, ts, &ev);
+                self.flows.add(origin, phase, ts, &ev);
+                self.requests.add(origin, phase, ts, &ev);
+                self.alarms.add(origin, phase, ts, &ev);
+                self.logs.add(&ctx, origin, phase, ts, &ev, weight)
+            }
             Record::Alb(a) => self.alb.add(&ctx, origin, phase, ts, &a),
             Record::Audit(a) => self.audit.add(&ctx, origin, phase, ts, *a),
             Record::TraceSummary(s) => {
@@ -598,6 +616,10 @@ impl Distiller {
         items.extend(self.alb.finish(&ctx, &origins));
         items.extend(self.traces.finish(&ctx, &origins));
         items.extend(self.metrics.finish(&ctx, &origins));
+        items.extend(self.lambda.finish(&ctx, &origins));
+        items.extend(self.flows.finish(&ctx, &origins));
+        items.extend(self.requests.finish(&ctx, &origins));
+        items.extend(self.alarms.finish(&ctx, &origins));
         // Changes are scored against the anchor, so it is computed first.
         let anchor = anchor_of(&items, &self.window);
         for e in items.iter_mut() {

@@ -71,6 +71,22 @@ pub enum FileFormat {
     XraySummaries,
     XrayTraces,
     MetricData,
+    /// CloudTrail events as a bare array, one event, or JSON lines.
+    CloudTrailEvents,
+    /// Raw X-Ray segment documents (one, an array, or JSON lines).
+    XraySegments,
+    /// JSON-lines logs (one JSON object per line).
+    JsonLogs,
+    /// `aws cloudwatch get-metric-statistics` output.
+    MetricStatistics,
+    /// `aws cloudwatch describe-alarm-history` output.
+    AlarmHistory,
+    /// `aws cloudwatch describe-alarms` output.
+    DescribeAlarms,
+    /// nginx / Apache access logs (common or combined log format).
+    AccessLog,
+    /// VPC Flow Logs (default version 2 format, or a custom format with a header line).
+    VpcFlowLog,
 }
 
 impl FileFormat {
@@ -79,11 +95,20 @@ impl FileFormat {
             FileFormat::FilterLogEvents
             | FileFormat::InsightsResults
             | FileFormat::FirehoseLogs
-            | FileFormat::PlainLog => RecordKind::Logs,
+            | FileFormat::PlainLog
+            | FileFormat::JsonLogs
+            | FileFormat::AlarmHistory
+            | FileFormat::DescribeAlarms
+            | FileFormat::AccessLog
+            | FileFormat::VpcFlowLog => RecordKind::Logs,
             FileFormat::AlbAccessLog => RecordKind::Alb,
-            FileFormat::CloudTrailRecords | FileFormat::CloudTrailLookup => RecordKind::Cloudtrail,
-            FileFormat::XraySummaries | FileFormat::XrayTraces => RecordKind::Xray,
-            FileFormat::MetricData => RecordKind::Metrics,
+            FileFormat::CloudTrailRecords
+            | FileFormat::CloudTrailLookup
+            | FileFormat::CloudTrailEvents => RecordKind::Cloudtrail,
+            FileFormat::XraySummaries | FileFormat::XrayTraces | FileFormat::XraySegments => {
+                RecordKind::Xray
+            }
+            FileFormat::MetricData | FileFormat::MetricStatistics => RecordKind::Metrics,
         }
     }
 
@@ -99,6 +124,14 @@ impl FileFormat {
             FileFormat::XraySummaries => "X-Ray get-trace-summaries output",
             FileFormat::XrayTraces => "X-Ray batch-get-traces output",
             FileFormat::MetricData => "CloudWatch get-metric-data output",
+            FileFormat::CloudTrailEvents => "CloudTrail events (array, single event or JSON lines)",
+            FileFormat::XraySegments => "X-Ray segment documents",
+            FileFormat::JsonLogs => "JSON-lines log",
+            FileFormat::MetricStatistics => "CloudWatch get-metric-statistics output",
+            FileFormat::AlarmHistory => "CloudWatch describe-alarm-history output",
+            FileFormat::DescribeAlarms => "CloudWatch describe-alarms output",
+            FileFormat::AccessLog => "web server access log (common/combined log format)",
+            FileFormat::VpcFlowLog => "VPC Flow Logs",
         }
     }
 }

@@ -193,7 +193,9 @@ pub(crate) fn read_records(
     for_each_element(reader, "Records", |v: Value| {
         let ev = audit_event(&v);
         if ev.time.is_none() {
+            // an undated change cannot be placed before or after the onset
             ctx.lose(Loss::NoEventTime, 1);
+            return Ok(());
         }
         ctx.emit(Record::Audit(Box::new(ev)))
     })
@@ -238,6 +240,10 @@ pub(crate) fn read_lookup_events(
                 Some(Value::Number(n)) => n.as_f64().and_then(crate::time::epoch_auto),
                 _ => None,
             };
+        }
+        if ev.time.is_none() {
+            ctx.lose(Loss::NoEventTime, 1);
+            return Ok(());
         }
         if let Some(Value::Array(rs)) = v.get("Resources") {
             for r in rs {

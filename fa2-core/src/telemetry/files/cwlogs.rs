@@ -179,7 +179,9 @@ pub(crate) fn read_firehose(
             .filter(|s| !s.is_empty())
             .map(|s| names.stream(s));
         for e in rec.log_events {
-            let Some(ts) = e.timestamp.and_then(crate::time::from_millis) else {
+            // milliseconds as CloudWatch sends them, or seconds as some forwarders and test
+            // fixtures write them: decided by magnitude like every epoch
+            let Some(ts) = e.timestamp.and_then(|t| crate::time::epoch_auto(t as f64)) else {
                 ctx.lose(Loss::NoTimestamp, 1);
                 continue;
             };
@@ -268,6 +270,34 @@ mod tests {
         let l = logs(&sink);
         assert_eq!(l.len(), 3);
         assert!(l.iter().all(|e| &*e.group == "/ecs/checkout-api"));
+    }
+
+    #[test]
+    fn subscription_timestamps_in_seconds_are_read_by_magnitude() {
+        let data = r#"{"messageType": "DATA_MESSAGE", "owner": "123456789012", "logGroup": "/aws/rds/cluster", "logStream": "s", "subscriptionFilters": ["f"], "logEvents": [{"id": "1", "timestamp": 1723807290, "message": "seconds"}, {"id": "2", "timestamp": 1723807290123, "message": "millis"}]}"#;
+        let (sink, _) = read_bytes("sub.json", data.as_bytes());
+        let l = logs(&sink);
+        assert_eq!(crate::time::rfc3339(l[0].ts), "2024-08-16T11:21:30.000Z");
+        assert_eq!(crate::time::rfc3339(l[1].ts), "2024-08-16T11:21:30.123Z");
+    }
+
+    #[test]
+    fn get_log_events_output() {
+        // Typed from the AWS CLI example of `aws logs get-log-events`
+        // (https://docs.aws.amazon.com/cli/latest/reference/logs/get-log-events.html): the
+        // same event twice is two records.
+        let json = r#"{
+    "nextForwardToken": "f/31961209122447488583055879464742346735121166569214640130",
+    "events": [
+        {"ingestionTime": 1433190494190, "timestamp": 1433190184356, "message": "Example Event 1"},
+        {"ingestionTime": 1433190516679, "timestamp": 1433190184356, "message": "Example Event 1"},
+        {"ingestionTime": 1433190494190, "timestamp": 1433190184358, "message": "Example Event 2"}
+    ],
+    "nextBackwardToken": "b/31961209122358285602261756944988674324553373268216709120"
+}"#;
+        let (sink, summary) = read_bytes("my-stream.json", json.as_bytes());
+        assert_eq!(logs(&sink).len(), 3);
+        assert_eq!(summary.statuses[0].records, 3);
     }
 
     #[test]

@@ -23,6 +23,65 @@ const JSON_MARKERS: &[(&str, FileFormat)] = &[
     ("\"TraceSummaries\"", FileFormat::XraySummaries),
     ("\"Traces\"", FileFormat::XrayTraces),
     ("\"MetricDataResults\"", FileFormat::MetricData),
+    ("\"AlarmHistoryItems\"", FileFormat::AlarmHistory),
+    ("\"MetricAlarms\"", FileFormat::DescribeAlarms),
+    ("\"CompositeAlarms\"", FileFormat::DescribeAlarms),
+    ("\"Datapoints\"", FileFormat::MetricStatistics),
+    ("\"eventVersion\"", FileFormat::CloudTrailEvents),
+    ("\"trace_id\"", FileFormat::XraySegments),
+];
+
+/// Top-level keys of CLI outputs whose value is the array of records.
+const WRAPPER_KEYS: &[(&str, FileFormat)] = &[
+    ("events", FileFormat::FilterLogEvents),
+    ("results", FileFormat::InsightsResults),
+    ("Records", FileFormat::CloudTrailRecords),
+    ("Events", FileFormat::CloudTrailLookup),
+    ("TraceSummaries", FileFormat::XraySummaries),
+    ("Traces", FileFormat::XrayTraces),
+    ("MetricDataResults", FileFormat::MetricData),
+    ("AlarmHistoryItems", FileFormat::AlarmHistory),
+    ("MetricAlarms", FileFormat::DescribeAlarms),
+    ("CompositeAlarms", FileFormat::DescribeAlarms),
+    ("Datapoints", FileFormat::MetricStatistics),
+];
+
+/// The format of a file whose first line is the whole JSON object `v`: a one-line CLI output,
+/// a record of a known kind in JSON-lines form, or a JSON-lines log (which needs a time).
+fn classify_object(v: &serde_json::Value) -> Option<FileFormat> {
+    use super::json_docs::{is_cloudtrail_event, is_segment, log_time};
+    if v.get("messageType")
+        .is_some_and(serde_json::Value::is_string)
+    {
+        return Some(FileFormat::FirehoseLogs);
+    }
+    if let Some((_, fmt)) = WRAPPER_KEYS
+        .iter()
+        .find(|(k, _)| v.get(*k).is_some_and(serde_json::Value::is_array))
+    {
+        return Some(*fmt);
+    }
+    if is_cloudtrail_event(v) {
+        return Some(FileFormat::CloudTrailEvents);
+    }
+    // the X-Ray daemon's wire form puts `{"format": "json", "version": 1}` before each document
+    let daemon_header = v.get("format").is_some()
+        && v.get("version").is_some()
+        && v.as_object().is_some_and(|m| m.len() == 2);
+    if is_segment(v) || daemon_header {
+        return Some(FileFormat::XraySegments);
+    }
+    let map = v.as_object()?;
+    log_time(map).map(|_| FileFormat::JsonLogs)
+}
+
+/// Keys whose presence in the first element of a bare JSON array tells what it holds.
+const ARRAY_MARKERS: &[(&str, FileFormat)] = &[
+    ("\"eventVersion\"", FileFormat::CloudTrailEvents),
+    ("\"trace_id\"", FileFormat::XraySegments),
+    ("\"timestamp\"", FileFormat::JsonLogs),
+    ("\"time\"", FileFormat::JsonLogs),
+    ("\"@timestamp\"", FileFormat::JsonLogs),
 ];
 
 /// Detects the format of a file from its (decompressed) prefix.
@@ -46,6 +105,14 @@ pub fn detect_format(path: &Path, prefix: &[u8]) -> Detected {
         if matches!(name.as_str(), "incident.json" | "truth.json") {
             return Detected::Metadata;
         }
+        if let Some(first) = super::json_docs::first_line_is_object(trimmed.as_bytes()) {
+            return match classify_object(&first) {
+                Some(fmt) => Detected::Format(fmt),
+                None => Detected::Unknown(
+                    "JSON lines in no known format: the first line is no AWS CLI output, CloudTrail event or X-Ray segment, and has no time field for a JSON log (timestamp, time, @timestamp, ts, requestTime, request_time_epoch, eventTime, date, or a field whose name contains `time`)".into(),
+                ),
+            };
+        }
         let found = JSON_MARKERS
             .iter()
             .filter_map(|(marker, fmt)| find_key(trimmed, marker).map(|pos| (pos, *fmt)))
@@ -53,7 +120,21 @@ pub fn detect_format(path: &Path, prefix: &[u8]) -> Detected {
         return match found {
             Some((_, fmt)) => Detected::Format(fmt),
             None => Detected::Unknown(
-                "JSON in no known format: expected filter-log-events (events), get-query-results (results), Firehose log records (messageType), CloudTrail (Records/Events), X-Ray (TraceSummaries/Traces) or get-metric-data (MetricDataResults) output".into(),
+                "JSON in no known format: expected filter-log-events or get-log-events (events), get-query-results (results), Firehose log records (messageType), CloudTrail (Records/Events, or an event with eventVersion), X-Ray (TraceSummaries/Traces, or a segment with trace_id), get-metric-data (MetricDataResults), get-metric-statistics (Datapoints), describe-alarm-history (AlarmHistoryItems) or describe-alarms (MetricAlarms/CompositeAlarms) output, or JSON lines (one object per line)".into(),
+            ),
+        };
+    }
+    if let Some(rest) = trimmed.strip_prefix('[')
+        && rest.trim_start().starts_with('{')
+    {
+        let found = ARRAY_MARKERS
+            .iter()
+            .filter_map(|(marker, fmt)| find_key(rest, marker).map(|pos| (pos, *fmt)))
+            .min_by_key(|(pos, _)| *pos);
+        return match found {
+            Some((_, fmt)) => Detected::Format(fmt),
+            None => Detected::Unknown(
+                "a JSON array in no known format: expected CloudTrail events (eventVersion), X-Ray segment documents (trace_id) or log objects with a time field (timestamp, time, @timestamp)".into(),
             ),
         };
     }
@@ -65,6 +146,12 @@ pub fn detect_format(path: &Path, prefix: &[u8]) -> Detected {
         }
         if super::alb::looks_like_alb(line) {
             return Detected::Format(FileFormat::AlbAccessLog);
+        }
+        if super::access::access_time(line).is_some() {
+            return Detected::Format(FileFormat::AccessLog);
+        }
+        if super::flows::looks_like_flow_log(line) {
+            return Detected::Format(FileFormat::VpcFlowLog);
         }
         if crate::time::parse_leading(line, 2000).is_some() {
             return Detected::Format(FileFormat::PlainLog);
@@ -80,7 +167,7 @@ pub fn detect_format(path: &Path, prefix: &[u8]) -> Detected {
         );
     }
     Detected::Unknown(
-        "no known format: not JSON, no ALB access log entries and no line starting with a timestamp in the first 20 lines".into(),
+        "no known format: not JSON, no ALB, common/combined-format access log or VPC Flow Logs entries and no line starting with a timestamp in the first 20 lines".into(),
     )
 }
 

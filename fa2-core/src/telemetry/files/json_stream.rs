@@ -147,6 +147,115 @@ where
     }
 }
 
+/// Calls `each` for every JSON document of `reader`: each top-level object, and each element
+/// of a top-level array (streamed one by one, never the array as a whole), for a file holding
+/// one object, a bare array, or several objects one after another (pretty-printed or not).
+/// Returns how many top-level values were neither objects nor arrays (they are not records).
+pub(crate) fn for_each_document<R, F>(reader: R, mut each: F) -> Result<u64, FileError>
+where
+    R: Read,
+    F: FnMut(serde_json::Value) -> Result<(), FileError>,
+{
+    let mut de = serde_json::Deserializer::from_reader(reader);
+    let mut scalars = 0u64;
+    loop {
+        let mut doc = DocState {
+            each: &mut each,
+            failure: None,
+            started: false,
+            scalar: false,
+        };
+        let res = de::Deserializer::deserialize_any(&mut de, DocVisitor { state: &mut doc });
+        if let Some(f) = doc.failure.take() {
+            return Err(f);
+        }
+        match res {
+            Ok(()) => {
+                if doc.scalar {
+                    scalars += 1;
+                }
+            }
+            // nothing but white space after the last document: the clean end
+            Err(e) if e.is_eof() && !doc.started => return Ok(scalars),
+            Err(e) => return Err(json_error(e)),
+        }
+    }
+}
+
+struct DocState<'f, F> {
+    each: &'f mut F,
+    failure: Option<FileError>,
+    /// An object or array was begun (an EOF after this is a truncation).
+    started: bool,
+    scalar: bool,
+}
+
+struct DocVisitor<'s, 'f, F> {
+    state: &'s mut DocState<'f, F>,
+}
+
+impl<'de, F> Visitor<'de> for DocVisitor<'_, '_, F>
+where
+    F: FnMut(serde_json::Value) -> Result<(), FileError>,
+{
+    type Value = ();
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JSON object or an array of objects")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<(), A::Error> {
+        self.state.started = true;
+        let v = serde::Deserialize::deserialize(de::value::MapAccessDeserializer::new(map))?;
+        if let Err(e) = (self.state.each)(v) {
+            self.state.failure = Some(e);
+            return Err(de::Error::custom("stopped"));
+        }
+        Ok(())
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        self.state.started = true;
+        while let Some(item) = seq.next_element::<serde_json::Value>()? {
+            if let Err(e) = (self.state.each)(item) {
+                self.state.failure = Some(e);
+                return Err(de::Error::custom("stopped"));
+            }
+        }
+        Ok(())
+    }
+
+    fn visit_bool<E: de::Error>(self, _: bool) -> Result<(), E> {
+        self.state.scalar = true;
+        Ok(())
+    }
+
+    fn visit_i64<E: de::Error>(self, _: i64) -> Result<(), E> {
+        self.state.scalar = true;
+        Ok(())
+    }
+
+    fn visit_u64<E: de::Error>(self, _: u64) -> Result<(), E> {
+        self.state.scalar = true;
+        Ok(())
+    }
+
+    fn visit_f64<E: de::Error>(self, _: f64) -> Result<(), E> {
+        self.state.scalar = true;
+        Ok(())
+    }
+
+    fn visit_str<E: de::Error>(self, _: &str) -> Result<(), E> {
+        self.state.scalar = true;
+        Ok(())
+    }
+
+    fn visit_unit<E: de::Error>(self) -> Result<(), E> {
+        self.state.scalar = true;
+        Ok(())
+    }
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {

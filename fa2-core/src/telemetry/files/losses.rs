@@ -13,11 +13,11 @@ pub(crate) enum Loss {
     NoTimestamp,
     /// Logs Insights rows without `@timestamp` or `@message`, dropped.
     IncompleteRow,
-    /// CloudTrail events kept without a valid `eventTime`.
+    /// CloudTrail events without a valid `eventTime`, dropped.
     NoEventTime,
     /// lookup-events entries whose `CloudTrailEvent` is not JSON (summary fields used).
     BadCloudTrailEvent,
-    /// X-Ray summaries kept without a valid `StartTime`.
+    /// X-Ray summaries without a valid `StartTime`, dropped.
     NoStartTime,
     /// X-Ray segment documents that are not JSON, dropped.
     BadSegmentDocument,
@@ -39,6 +39,18 @@ pub(crate) enum Loss {
     ControlChars,
     /// NUL bytes before a file's content, skipped (`bytes`).
     LeadingNuls,
+    /// Lines of a JSON-lines file that are not JSON, dropped (the first is the sample).
+    BadJsonLine,
+    /// JSON documents that are not records of the file's kind, dropped (the first described).
+    NotARecord,
+    /// Timestamps without a zone, read in the configured zone (the sample names it).
+    ZoneAssumed,
+    /// Lines of an access log that are no common/combined log format entry, dropped.
+    NotAccessLog,
+    /// Lines of a flow log whose field count is not the format's, dropped.
+    NotFlowLog,
+    /// Flow log `NODATA` / `SKIPDATA` records, dropped.
+    NoFlowData,
 }
 
 /// How much of one loss, and where.
@@ -127,11 +139,11 @@ fn sentence(loss: Loss, t: &Tally, max: usize) -> String {
         Loss::IncompleteRow => format!(
             "{n} result rows without @timestamp or @message were ignored (add them to the query's fields)"
         ),
-        Loss::NoEventTime => format!("{n} events have no valid eventTime"),
+        Loss::NoEventTime => format!("{n} events without a valid eventTime were ignored"),
         Loss::BadCloudTrailEvent => format!(
             "{n} events had a CloudTrailEvent that is not valid JSON; their summary fields were used"
         ),
-        Loss::NoStartTime => format!("{n} trace summaries have no valid StartTime"),
+        Loss::NoStartTime => format!("{n} trace summaries without a valid StartTime were ignored"),
         Loss::BadSegmentDocument => {
             format!("{n} segment documents were not valid JSON and were ignored")
         }
@@ -160,6 +172,29 @@ fn sentence(loss: Loss, t: &Tally, max: usize) -> String {
         Loss::ControlChars => format!(
             "{n} raw control characters in JSON strings were read as escaped ones (the events were kept)"
         ),
+        Loss::BadJsonLine => format!(
+            "{n} lines are not valid JSON and were ignored (first: `{}`)",
+            t.sample.as_deref().unwrap_or_default()
+        ),
+        Loss::NotARecord => format!(
+            "{n} JSON documents are not records of this kind and were ignored (first: {})",
+            t.sample.as_deref().unwrap_or_default()
+        ),
+        Loss::ZoneAssumed => format!(
+            "{n} events have a timestamp without a time zone: read as {} (config `timezone`)",
+            t.sample.as_deref().unwrap_or("UTC")
+        ),
+        Loss::NotAccessLog => format!(
+            "{n} lines are not common/combined log format entries and were ignored (first: `{}`)",
+            t.sample.as_deref().unwrap_or_default()
+        ),
+        Loss::NotFlowLog => format!(
+            "{n} lines are not flow log records of the file's format and were ignored (first: `{}`)",
+            t.sample.as_deref().unwrap_or_default()
+        ),
+        Loss::NoFlowData => {
+            format!("{n} flow log records had no data (NODATA or SKIPDATA) and were ignored")
+        }
         Loss::LeadingNuls => format!(
             "{b} NUL bytes before the content (padding, as `logrotate copytruncate` leaves) were skipped"
         ),

@@ -8,10 +8,13 @@
 //! JSON string keeps at most `max_line_bytes`, every read ends at the deadline, and whatever is
 //! cut, repaired or dropped is counted in `sources[]`.
 
+mod access;
 mod alb;
 pub(crate) mod cloudtrail;
 mod cwlogs;
 mod detect;
+mod flows;
+mod json_docs;
 mod json_guard;
 mod json_stream;
 mod lines;
@@ -22,6 +25,8 @@ mod walk;
 pub(crate) mod xray;
 
 pub use detect::{Detected, detect_format};
+pub(crate) use flows::FLOW_PREFIX;
+pub(crate) use metrics::ALARM_GROUP;
 pub use walk::{Listing, input_problem, special_reason};
 
 use crate::error::SourceError;
@@ -65,6 +70,8 @@ pub struct FilesSource {
     name: String,
     paths: Vec<PathBuf>,
     options: FilesOptions,
+    /// Whose wall clock a timestamp without a zone is (the config's `timezone`); UTC if unset.
+    zone: Option<chrono_tz::Tz>,
 }
 
 impl FilesSource {
@@ -74,7 +81,15 @@ impl FilesSource {
             name: format!("files:{}", shown.join(",")),
             paths,
             options: FilesOptions::default(),
+            zone: None,
         }
+    }
+
+    /// The same source reading timestamps that carry no zone as wall-clock times in `zone`
+    /// (the config's `timezone`); the report counts every event read so.
+    pub fn with_zone(mut self, zone: Option<chrono_tz::Tz>) -> Self {
+        self.zone = zone;
+        self
     }
 
     /// The same source with other limits (a line limit below [`MIN_LINE_BYTES`] is raised to it).
@@ -152,6 +167,8 @@ pub(crate) struct FileCtx<'a> {
     /// Log group to use when the records do not name one (from the file name).
     pub group: Arc<str>,
     pub syslog_year: i32,
+    /// The zone of timestamps written without one (UTC when `None`).
+    pub zone: Option<chrono_tz::Tz>,
     query: &'a SourceQuery,
     pub counts: BTreeMap<RecordType, u64>,
     pub notes: Vec<String>,
@@ -166,6 +183,17 @@ pub(crate) struct FileCtx<'a> {
 impl FileCtx<'_> {
     pub(crate) fn emit(&mut self, record: Record) -> Result<(), FileError> {
         *self.counts.entry(record.record_type()).or_insert(0) += record.count();
+        self.emit_uncounted(record)
+    }
+
+    /// Counts `n` records of `kind` read (for records that [`FileCtx::emit_uncounted`]
+    /// regroups, such as the statistics of metric datapoints).
+    pub(crate) fn count(&mut self, kind: RecordType, n: u64) {
+        *self.counts.entry(kind).or_insert(0) += n;
+    }
+
+    /// Sends a record whose content is counted otherwise ([`FileCtx::count`]).
+    pub(crate) fn emit_uncounted(&mut self, record: Record) -> Result<(), FileError> {
         self.sink
             .accept(self.origin, record)
             .map_err(|_| FileError::SinkClosed)?;
@@ -391,6 +419,7 @@ impl FilesSource {
             origin,
             group: Arc::from(group_from_path(path)),
             syslog_year: crate::time::syslog_year_for(query.window.start),
+            zone: self.zone,
             query,
             counts: BTreeMap::new(),
             notes: Vec::new(),
@@ -414,6 +443,14 @@ impl FilesSource {
             FileFormat::XraySummaries => xray::read_trace_summaries(reader, &mut ctx),
             FileFormat::XrayTraces => xray::read_traces(reader, &mut ctx),
             FileFormat::MetricData => metrics::read_metric_data(reader, &mut ctx),
+            FileFormat::CloudTrailEvents => json_docs::read_cloudtrail_events(reader, &mut ctx),
+            FileFormat::XraySegments => json_docs::read_segments(reader, &mut ctx),
+            FileFormat::JsonLogs => json_docs::read_json_logs(reader, &mut ctx),
+            FileFormat::MetricStatistics => metrics::read_metric_statistics(reader, &mut ctx),
+            FileFormat::AlarmHistory => metrics::read_alarm_history(reader, &mut ctx),
+            FileFormat::DescribeAlarms => metrics::read_describe_alarms(reader, &mut ctx),
+            FileFormat::AccessLog => access::read_access_log(reader, &mut ctx),
+            FileFormat::VpcFlowLog => flows::read_flow_log(reader, &mut ctx),
         };
         let counts = std::mem::take(&mut ctx.counts);
         let notes = std::mem::take(&mut ctx.notes);

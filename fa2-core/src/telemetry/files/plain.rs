@@ -10,6 +10,8 @@ use std::io::BufRead;
 pub(crate) const MAX_CONTINUATION_LINES: usize = 64;
 /// Bytes kept per event message.
 pub(crate) const MAX_EVENT_BYTES: usize = 16 * 1024;
+/// The header line of API Gateway execution logs (test invoke), before the first event.
+const EXECUTION_LOG_HEADER: &str = "Execution log for request ";
 
 pub(crate) fn read_plain_log(
     reader: Box<dyn BufRead + Send>,
@@ -35,9 +37,17 @@ pub(crate) fn read_plain_log(
         if line.trim().is_empty() {
             continue;
         }
-        if let Some(lead) = crate::time::parse_leading(&line, ctx.syslog_year) {
+        if let Some(mut lead) = crate::time::parse_leading(&line, ctx.syslog_year) {
             if let Some((ev, _)) = pending.take() {
                 ctx.emit(Record::Log(ev))?;
+            }
+            if !lead.zoned {
+                // never guessed silently: the configured zone, and the report says so
+                let zone = ctx.zone.unwrap_or(chrono_tz::UTC);
+                lead.ts = crate::time::in_zone(lead.ts, zone);
+                ctx.lose(Loss::ZoneAssumed, 1);
+                ctx.losses
+                    .sample(Loss::ZoneAssumed, || zone.name().to_string());
             }
             let message = line[lead.len..]
                 .trim_start_matches([' ', '\t', ':', '|', ']'])
@@ -59,6 +69,8 @@ pub(crate) fn read_plain_log(
             } else {
                 ctx.lose(Loss::DroppedContinuation, 1);
             }
+        } else if line.starts_with(EXECUTION_LOG_HEADER) {
+            // API Gateway's test-invoke output heads its log with this line: not an event
         } else {
             ctx.lose(Loss::OrphanLines, 1);
         }
@@ -110,6 +122,92 @@ Aug 16 11:20:01 ip-10-0-1-5 kernel: Out of memory: Killed process 4242\n",
         assert_eq!(m[0].1, "(3d884924) Method completed with status: 200");
         assert_eq!(m[1].0, "2024-08-16T11:20:01.000Z");
         assert!(m[1].1.starts_with("ip-10-0-1-5 kernel"));
+    }
+
+    #[test]
+    fn api_gateway_execution_log_with_header_and_body() {
+        // Typed from the API Gateway Developer Guide, "Tutorial: Create a REST API with a
+        // Lambda non-proxy integration" (the test-invoke log, shortened):
+        // https://docs.aws.amazon.com/apigateway/latest/developerguide/getting-started-lambda-non-proxy-integration.html
+        let log = "Execution log for request test-request\n\
+Thu Aug 31 01:07:25 UTC 2017 : Starting execution for request: test-invoke-request\n\
+Thu Aug 31 01:07:25 UTC 2017 : HTTP Method: POST, Resource Path: /Seattle\n\
+Thu Aug 31 01:07:25 UTC 2017 : Endpoint request body after transformations: {\n\
+  \"city\": \"Seattle\",\n\
+  \"time\": \"morning\"\n\
+}\n\
+Thu Aug 31 01:07:25 UTC 2017 : Received response. Integration latency: 328 ms\n\
+Thu Aug 31 01:07:25 UTC 2017 : Method completed with status: 200\n";
+        let (sink, summary) = read_bytes("exec.txt", log.as_bytes());
+        let m: Vec<_> = sink
+            .records
+            .iter()
+            .filter_map(|(_, r)| match r {
+                Record::Log(l) => Some((crate::time::rfc3339(l.ts), l.message.clone())),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(m.len(), 5);
+        assert_eq!(m[0].0, "2017-08-31T01:07:25.000Z");
+        assert_eq!(
+            m[0].1,
+            "Starting execution for request: test-invoke-request"
+        );
+        assert_eq!(m[2].1.lines().count(), 4);
+        assert!(m[2].1.ends_with("\n}"));
+        // the header is no event and no loss; every time said its zone
+        assert_eq!(summary.statuses[0].error, None);
+    }
+
+    #[test]
+    fn common_timestamp_forms_and_the_configured_zone() {
+        let log = "2024-08-02 09:00:00,123 ERROR comma millis\n\
+2024/08/02 09:00:01 INFO slashes\n\
+[02/Aug/2024:09:00:02 +0900] bracketed CLF time\n\
+1722556803 epoch seconds\n\
+Aug  2 09:00:04 host app[1]: syslog\n";
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("app.log");
+        std::fs::write(&path, log).unwrap();
+        let tokyo: chrono_tz::Tz = "Asia/Tokyo".parse().unwrap();
+        for (zone, first) in [
+            (None, "2024-08-02T09:00:00.123Z"),
+            (Some(tokyo), "2024-08-02T00:00:00.123Z"),
+        ] {
+            let src = super::super::FilesSource::new(vec![path.clone()]).with_zone(zone);
+            let mut sink = crate::telemetry::VecSink::default();
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .build()
+                .unwrap();
+            let summary = rt
+                .block_on(crate::telemetry::TelemetrySource::collect(
+                    &src,
+                    &super::super::tests::query(),
+                    &mut sink,
+                ))
+                .unwrap();
+            let ts: Vec<String> = sink
+                .records
+                .iter()
+                .filter_map(|(_, r)| match r {
+                    Record::Log(l) => Some(crate::time::rfc3339(l.ts)),
+                    _ => None,
+                })
+                .collect();
+            assert_eq!(ts.len(), 5);
+            assert_eq!(ts[0], first);
+            // the zoned ones do not move
+            assert_eq!(ts[2], "2024-08-02T00:00:02.000Z");
+            assert_eq!(ts[3], "2024-08-02T00:00:03.000Z");
+            let warn = summary.statuses[0].error.clone().unwrap();
+            let name = zone.map_or("UTC", |z| z.name());
+            assert!(
+                warn.contains(&format!(
+                    "3 events have a timestamp without a time zone: read as {name} (config `timezone`)"
+                )),
+                "{warn}"
+            );
+        }
     }
 
     #[test]

@@ -117,6 +117,7 @@ pub(crate) fn read_trace_summaries(
         split_throttles(&mut s);
         if s.start.is_none() {
             ctx.lose(Loss::NoStartTime, 1);
+            return Ok(());
         }
         ctx.emit(Record::TraceSummary(Box::new(s)))
     })
@@ -202,6 +203,11 @@ pub(crate) fn read_traces(
                 };
                 flatten_document(&doc, &mut trace.spans);
             }
+        }
+        if trace.spans.iter().all(|s| s.start.is_none()) {
+            // no segment says when: the trace cannot be placed in a window
+            ctx.lose(Loss::NoTimestamp, 1);
+            return Ok(());
         }
         ctx.emit(Record::Trace(Box::new(trace)))
     })
