@@ -209,7 +209,9 @@ pub fn analyzer(
         // reported on its own and does not take the other paths down with it.
         for p in &f.paths {
             sources.push(Arc::new(
-                FilesSource::new(vec![p.clone()]).with_zone(config.time_zone()),
+                FilesSource::new(vec![p.clone()])
+                    .with_options(f.options())
+                    .with_zone(config.time_zone()),
             ));
         }
     }
