@@ -252,3 +252,47 @@ pub fn athena_options(a: &crate::config::AthenaConfig) -> AthenaOptions {
     }
     o
 }
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use crate::config::FilesConfig;
+    use chrono::{TimeZone, Utc};
+
+    /// Slack and Lambda build their files sources here: `[sources.files]` options must reach
+    /// them as they reach the CLI's.
+    #[tokio::test]
+    async fn files_sources_honour_the_configured_line_limit() {
+        let dir = tempfile::tempdir().unwrap();
+        let long = "x".repeat(5_000);
+        std::fs::write(
+            dir.path().join("app.log"),
+            format!("2024-11-14T18:30:00Z ERROR short line\n2024-11-14T18:31:00Z ERROR {long}\n"),
+        )
+        .unwrap();
+        let mut config = Config::default();
+        config.sources.files = Some(FilesConfig {
+            paths: vec![dir.path().to_path_buf()],
+            max_line_bytes: crate::telemetry::files::MIN_LINE_BYTES,
+            ..FilesConfig::default()
+        });
+        let analyzer = analyzer(&config, None, Vec::new()).unwrap();
+        let req = crate::request::AnalysisRequest::new(
+            "errors",
+            Utc.with_ymd_and_hms(2024, 11, 14, 18, 20, 0).unwrap(),
+            Utc.with_ymd_and_hms(2024, 11, 14, 18, 50, 0).unwrap(),
+        )
+        .unwrap();
+        let report = analyzer
+            .run(&req, crate::analyze::no_progress())
+            .await
+            .unwrap()
+            .report;
+        let status = serde_json::to_string(&report.sources).unwrap();
+        assert!(
+            status.contains("1 lines longer than 1024 bytes (max_line_bytes) were cut"),
+            "{status}"
+        );
+    }
+}
