@@ -183,6 +183,10 @@ pub fn analyze_options(config: &Config) -> AnalyzeOptions {
         deadline: config.deadline.0,
         source_timeout: config.source_timeout(),
         max_output_tokens: config.llm.max_output_tokens,
+        distill: crate::distill::DistillConfig {
+            change_lookback: config.change_lookback.0,
+            ..crate::distill::DistillConfig::default()
+        },
         ..AnalyzeOptions::default()
     }
 }

@@ -1,7 +1,11 @@
-//! Cross-source linking: a change shortly before the onset of an anomaly, a trace root-cause
-//! exception that a log template names, and the same resource named by several sources.
-//! Linked items carry each other's ids; strong links raise the cause's score so that the
-//! change that explains an error ranks next to it.
+//! Cross-source linking: a change shortly before the onset of an anomaly, a saturation or a
+//! silence that began before the errors, a trace root-cause exception that a log template
+//! names, and the same resource named by several sources. Linked items carry each other's ids;
+//! strong links raise the cause's score so that the change that explains an error ranks next
+//! to it, and the saturation (a metric named like a load or a utilisation, going up) or the
+//! silence that began 90 s to 20 minutes before the first error ranks above the errors: in a
+//! cascade every caller floods with new errors, and the shared dependency that saturated
+//! first is what explains them.
 
 use crate::evidence::{Evidence, EvidenceKind};
 use chrono::{DateTime, Utc};
@@ -10,6 +14,10 @@ use chrono::{DateTime, Utc};
 const CANDIDATES: usize = 120;
 /// How long after a change an anomaly may begin to be linked to it.
 const EFFECT_MINUTES: i64 = 20;
+/// Clock skew allowed between a change and the first anomaly (as in `audit`).
+const CHANGE_SKEW_SECONDS: i64 = 60;
+/// How long a saturation or a silence must precede the first error to be its origin.
+const PRECURSOR_LEAD_SECONDS: i64 = 90;
 
 fn haystack(e: &Evidence) -> String {
     let mut h = e.title.to_ascii_lowercase();
@@ -83,6 +91,10 @@ pub(crate) fn link(items: &mut [Evidence], anchor: DateTime<Utc>) {
         .fold(0.0f64, f64::max);
     for &c in &changes {
         let Some(tc) = items[c].onset else { continue };
+        // a change after the incident began is a response or a consequence, never its cause
+        if tc > anchor + chrono::Duration::seconds(CHANGE_SKEW_SECONDS) {
+            continue;
+        }
         let names = resource_names(&items[c]);
         let mut best = 0.0f64;
         for &x in &cand {
@@ -127,7 +139,55 @@ pub(crate) fn link(items: &mut [Evidence], anchor: DateTime<Utc>) {
         }
     }
 
-    // 2. trace root-cause exception named by a log template
+    // 2. a saturation or a silence that began before the errors: the origin of a cascade.
+    // Minute-aligned metrics may seem to lead by up to a minute, so a lead must be longer.
+    let first_error = cand
+        .iter()
+        .filter(|&&i| super::is_error_anomaly(&items[i]))
+        .filter_map(|&i| items[i].onset)
+        .min();
+    for &p in &cand {
+        let e = &items[p];
+        let saturating = e.kind == EvidenceKind::MetricShift
+            && e.signal.z > 0.0
+            && e.detail
+                .as_deref()
+                .is_some_and(|d| d.starts_with("saturation metric"));
+        let silent = e.signal.z < 0.0;
+        if !super::is_precursor(e) || !(saturating || silent) {
+            continue;
+        }
+        let (Some(o), Some(fe)) = (e.onset, first_error) else {
+            continue;
+        };
+        let lead = (fe - o).num_seconds();
+        if !(PRECURSOR_LEAD_SECONDS..=super::PRECURSOR_MINUTES * 60).contains(&lead) {
+            continue;
+        }
+        for &x in &cand {
+            if x == p || !super::is_error_anomaly(&items[x]) {
+                continue;
+            }
+            let Some(xo) = items[x].onset else { continue };
+            let lag = (xo - o).num_seconds();
+            if (0..=EFFECT_MINUTES * 60).contains(&lag) {
+                pairs.push((
+                    p,
+                    x,
+                    format!(
+                        "began {} before this, and the errors followed it",
+                        crate::distill::human_delta(o, xo)
+                    ),
+                    0.0,
+                ));
+            }
+        }
+        // the signal that explains the others ranks above them
+        let e = &mut items[p];
+        e.score = e.score.max((top_effect + 0.01).min(1.0));
+    }
+
+    // 3. trace root-cause exception named by a log template
     for &t in &cand {
         if items[t].kind != EvidenceKind::TraceFault || items[t].signal.anomaly < 0.3 {
             continue;
@@ -152,7 +212,7 @@ pub(crate) fn link(items: &mut [Evidence], anchor: DateTime<Utc>) {
         }
     }
 
-    // 3. the same resource named by different sources
+    // 4. the same resource named by different sources
     for (ai, &a) in cand.iter().enumerate() {
         if items[a].signal.anomaly < 0.3 || items[a].kind == EvidenceKind::AuditChange {
             continue;
@@ -165,7 +225,17 @@ pub(crate) fn link(items: &mut [Evidence], anchor: DateTime<Utc>) {
             {
                 continue;
             }
-            if let Some(n) = names.iter().find(|n| hay_of(b).contains(n.as_str())) {
+            // either way round: a log group `/ecs/payments` and a target group `payments-tg`
+            let found = names
+                .iter()
+                .find(|n| hay_of(b).contains(n.as_str()))
+                .cloned()
+                .or_else(|| {
+                    resource_names(&items[b])
+                        .into_iter()
+                        .find(|n| hay_of(a).contains(n.as_str()))
+                });
+            if let Some(n) = found {
                 pairs.push((a, b, format!("both name {n}"), 0.0));
             }
         }
@@ -180,7 +250,6 @@ pub(crate) fn link(items: &mut [Evidence], anchor: DateTime<Utc>) {
             items[b].score = (items[b].score + boost).min(1.0);
         }
     }
-    let _ = anchor;
 }
 
 #[cfg(test)]
