@@ -2,7 +2,9 @@
 //! silence that began before the errors, a trace root-cause exception that a log template
 //! names, and the same resource named by several sources. Linked items carry each other's ids;
 //! strong links raise the cause's score so that the change that explains an error ranks next
-//! to it, and the saturation (a metric named like a load or a utilisation, going up) or the
+//! to it (a deliberate change followed within 5 minutes by errors ranks just below the
+//! strongest anomaly even when the errors do not name its resource; a change after the onset
+//! is never linked as a cause), and the saturation (a metric named like a load or a utilisation, going up) or the
 //! silence that began 90 s to 20 minutes before the first error ranks above the errors: in a
 //! cascade every caller floods with new errors, and the shared dependency that saturated
 //! first is what explains them.
@@ -14,6 +16,9 @@ use chrono::{DateTime, Utc};
 const CANDIDATES: usize = 120;
 /// How long after a change an anomaly may begin to be linked to it.
 const EFFECT_MINUTES: i64 = 20;
+/// Errors that begin this soon after a deliberate change make it the likely cause on timing
+/// alone (as in the offline analyzer).
+const CLOSE_MINUTES: i64 = 5;
 /// Clock skew allowed between a change and the first anomaly (as in `audit`).
 const CHANGE_SKEW_SECONDS: i64 = 60;
 /// How long a saturation or a silence must precede the first error to be its origin.
@@ -97,6 +102,9 @@ pub(crate) fn link(items: &mut [Evidence], anchor: DateTime<Utc>) {
         }
         let names = resource_names(&items[c]);
         let mut best = 0.0f64;
+        // errors that began within minutes of a deliberate change (deploy, configuration,
+        // permission, network: severity ≥ 0.85), even on a resource they do not name
+        let mut close_errors = false;
         for &x in &cand {
             if x == c || !is_effect(&items[x]) {
                 continue;
@@ -106,6 +114,7 @@ pub(crate) fn link(items: &mut [Evidence], anchor: DateTime<Utc>) {
             if !(-60..=EFFECT_MINUTES * 60).contains(&lag) {
                 continue;
             }
+            close_errors |= lag <= CLOSE_MINUTES * 60 && super::is_error_anomaly(&items[x]);
             let closeness = (-(lag.max(0) as f64) / 600.0).exp();
             let same_resource = names.iter().any(|n| hay_of(x).contains(n.as_str()));
             let strength = closeness * if same_resource { 1.0 } else { 0.6 };
@@ -130,11 +139,15 @@ pub(crate) fn link(items: &mut [Evidence], anchor: DateTime<Utc>) {
         if best > 0.0 {
             let e = &mut items[c];
             // a change that explains the strongest anomaly ranks right next to it
-            let target = if best >= 0.5 {
+            let mut target = if best >= 0.5 {
                 (top_effect + 0.02 * (best - 0.5)).min(1.0)
             } else {
                 (0.45 + 0.3 * best).min(top_effect)
             };
+            // ... ranks just below the strongest anomaly: the most likely cause on timing
+            if close_errors && e.signal.severity >= 0.85 {
+                target = target.max(top_effect - 0.01);
+            }
             e.score = e.score.max(target);
         }
     }
@@ -289,6 +302,42 @@ mod tests {
         assert_eq!(items[1].links, vec!["c0".to_string()]);
         assert!(items[2].links.is_empty());
         assert!(items[0].score >= 0.9, "{}", items[0].score);
+    }
+
+    #[test]
+    fn a_deliberate_change_just_before_errors_ranks_next_to_them() {
+        // a key policy edit 4m 45s before errors that do not name the key
+        let mut change = item(
+            "c0",
+            EvidenceKind::AuditChange,
+            "PutKeyPolicy on mrk-1a2b by kaito.s (permission change)",
+            0.54,
+            "2024-08-16T11:06:15Z",
+        );
+        change.resources = vec!["mrk-1a2b".into()];
+        let alb = item(
+            "c1",
+            EvidenceKind::Alb,
+            "ALB token-issuer-tg: 27 HTTP 5xx",
+            0.8,
+            "2024-08-16T11:11:00Z",
+        );
+        // a change after the onset is never raised
+        let mut late = item(
+            "c2",
+            EvidenceKind::AuditChange,
+            "UpdateService on token-issuer by oncall (deploy change)",
+            0.05,
+            "2024-08-16T11:13:00Z",
+        );
+        late.resources = vec!["token-issuer".into()];
+        let mut items = vec![change, alb, late];
+        let anchor = crate::time::parse_timestamp("2024-08-16T11:11:00Z").unwrap_or_default();
+        link(&mut items, anchor);
+        assert!((items[0].score - 0.79).abs() < 1e-9, "{}", items[0].score);
+        assert_eq!(items[0].links, vec!["c1".to_string()]);
+        assert!(items[2].links.is_empty());
+        assert_eq!(items[2].score, 0.05);
     }
 
     #[test]
