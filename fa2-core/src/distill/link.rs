@@ -1,13 +1,13 @@
 //! Cross-source linking: a change shortly before the onset of an anomaly, a saturation or a
-//! silence that began before the errors, a trace root-cause exception that a log template
-//! names, and the same resource named by several sources. Linked items carry each other's ids;
-//! strong links raise the cause's score so that the change that explains an error ranks next
-//! to it (a deliberate change followed within 5 minutes by errors ranks just below the
-//! strongest anomaly even when the errors do not name its resource; a change after the onset
-//! is never linked as a cause), and the saturation (a metric named like a load or a utilisation, going up) or the
-//! silence that began 90 s to 20 minutes before the first error ranks above the errors: in a
-//! cascade every caller floods with new errors, and the shared dependency that saturated
-//! first is what explains them.
+//! log group's silence that began before the errors, a trace root-cause exception that a log
+//! template names, and the same resource named by several sources. Linked items carry each
+//! other's ids; strong links raise the cause's score so that the change that explains an
+//! error ranks next to it (a deliberate change followed within 5 minutes by errors ranks just
+//! below the strongest anomaly even when the errors do not name its resource; a change after
+//! the onset is never linked as a cause), and the saturation (a metric named like a load or a
+//! utilisation, going up) or the silence that began 90 s to 20 minutes before the first error
+//! ranks above the errors: in a cascade every caller floods with new errors, and the shared
+//! dependency that saturated first is what explains them.
 
 use crate::evidence::{Evidence, EvidenceKind};
 use chrono::{DateTime, Utc};
@@ -166,7 +166,7 @@ pub(crate) fn link(items: &mut [Evidence], anchor: DateTime<Utc>) {
             && e.detail
                 .as_deref()
                 .is_some_and(|d| d.starts_with("saturation metric"));
-        let silent = e.signal.z < 0.0;
+        let silent = super::logs::is_group_silence(e);
         if !super::is_precursor(e) || !(saturating || silent) {
             continue;
         }

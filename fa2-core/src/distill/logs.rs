@@ -10,8 +10,9 @@
 //! to what identifies its kind: a JSON log line to its level and message key (not its
 //! volatile fields) and, when it has one, its error type (`errorType`, `exceptionClass`,
 //! `errorCode`... one short word), which leads the text so that a new error type under an old
-//! message is a template of its own, a Lambda/export line to the text after its timestamp, request id and
-//! level, and a multi-line event (stack trace) to its first line plus the exception class.
+//! message is a template of its own, a Lambda/export line to the text after its timestamp,
+//! request id and level, and a multi-line event (stack trace) to its first line plus the
+//! exception class.
 
 use super::{Ctx, PhaseCounts, Samples, note_origin, versus};
 use crate::evidence::{self, Evidence, EvidenceKind};
@@ -514,6 +515,14 @@ fn stopped_at(c: &PhaseCounts, ctx: &Ctx<'_>) -> Option<(DateTime<Utc>, f64)> {
     (quiet >= needed).then_some((last, rate * quiet))
 }
 
+/// The words that mark a whole log group's silence in its title.
+const GROUP_SILENCE: &str = "the whole log group went silent";
+
+/// Whether `e` is the silence of a whole log group (see [`group_silence`]).
+pub(crate) fn is_group_silence(e: &Evidence) -> bool {
+    e.kind == EvidenceKind::LogTemplate && e.signal.z < 0.0 && e.title.contains(GROUP_SILENCE)
+}
+
 /// A whole log group that went silent (a stopped consumer, a crashed task): one item with the
 /// time it stopped, an anomaly of its own (severity 0.8).
 fn group_silence(ctx: &Ctx<'_>, origins: &[Origin], g: &GroupState) -> Option<Evidence> {
@@ -533,7 +542,7 @@ fn group_silence(ctx: &Ctx<'_>, origins: &[Origin], g: &GroupState) -> Option<Ev
         EvidenceKind::LogTemplate,
         super::source_name(origins, &ids, RecordKind::Logs),
         format!(
-            "[{}] stopped: the whole log group went silent at {} ({} lines in the baseline, {} in the incident window, none since)",
+            "[{}] stopped: {GROUP_SILENCE} at {} ({} lines in the baseline, {} in the incident window, none since)",
             g.name,
             at.format("%H:%M:%SZ"),
             total.baseline,

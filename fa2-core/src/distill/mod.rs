@@ -10,8 +10,8 @@
 //!
 //! - **The onset rule** (`anchor_of`): the incident begins with its first error-class anomaly
 //!   (new or bursting errors, 5xx, faults, failed calls: severity ≥ 0.7), or with a metric
-//!   shift, trend or silence that began up to `PRECURSOR_MINUTES` (20) before it (the errors
-//!   follow a saturation or a stopped consumer). A new WARN/INFO chatter is never the onset by
+//!   shift, trend or log-group silence that began up to `PRECURSOR_MINUTES` (20) before it
+//!   (the errors follow a saturation or a stopped consumer). A new WARN/INFO chatter is never the onset by
 //!   itself. Proximity is measured to the onset, and the time order of changes against it.
 //! - **Changes** (`audit`): classified as deploy, configuration, permission, network, data,
 //!   routine or other. Routine AWS activity (log streams, role sessions, KMS data keys, metric
@@ -25,8 +25,8 @@
 //!   its climb began as its onset, even before the window; a metric that drops to zero, a
 //!   template or a whole log group that goes quiet is an anomaly with the time it stopped.
 //! - **Cascades** (`link`): a saturation metric (a load, a utilisation, a pool or a queue
-//!   going up) or a silence that began 90 s to 20 minutes before the first error ranks above
-//!   the errors and is linked to them, and a change shortly before a trend's start explains
+//!   going up) or a log group's silence that began 90 s to 20 minutes before the first error
+//!   ranks above the errors and is linked to them, and a change shortly before a trend's start explains
 //!   the trend.
 //! - **Structured logs** (`logs`): a JSON line's error type is part of its template.
 
@@ -607,19 +607,18 @@ pub(crate) fn is_error_anomaly(e: &Evidence) -> bool {
     e.signal.anomaly >= 0.5 && e.signal.severity >= 0.7 && e.signal.z > 0.0
 }
 
-/// Whether an item is a precursor kind: a metric that shifted, or something that went
-/// silent (a template, a log group, a metric that dropped).
+/// Whether an item is a precursor kind: a metric that shifted (up, down, a trend, a drop to
+/// zero) or a whole log group that went silent. A single template that stops is not one: an
+/// old version's lines stop at every deploy.
 pub(crate) fn is_precursor(e: &Evidence) -> bool {
-    e.signal.anomaly >= 0.5
-        && (e.kind == EvidenceKind::MetricShift
-            || (e.kind == EvidenceKind::LogTemplate && e.signal.z < 0.0))
+    e.signal.anomaly >= 0.5 && (e.kind == EvidenceKind::MetricShift || logs::is_group_silence(e))
 }
 
 /// The onset of the incident, the reference for proximity and for the time order of changes.
 ///
 /// The onset rule: the first error-class anomaly ([`is_error_anomaly`]) begins the incident,
-/// unless a metric shift or a silence ([`is_precursor`]) began up to [`PRECURSOR_MINUTES`]
-/// before it: then that earlier signal does (the errors follow a saturation or a stopped
+/// unless a metric shift or a log group's silence ([`is_precursor`]) began up to
+/// [`PRECURSOR_MINUTES`] before it: then that earlier signal does (the errors follow a saturation or a stopped
 /// consumer). With no error at all, the earliest precursor does; with neither, the earliest
 /// strong anomaly of any kind; else the window start. A noisy new WARN or INFO template is
 /// never the onset by itself. Onsets more than 5 minutes before the window are ignored (a
