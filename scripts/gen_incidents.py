@@ -2402,8 +2402,10 @@ def scenario_json_error_type(b: Bundle, sz: dict):
     streams = lambda_streams(rng, b)
     bad = lambda t: 0.4 * b.eff(t, 30)
 
-    # Lambda's JSON log format (LoggingConfig LogFormat=JSON): timestamp, level, message, requestId, errorType
-    # https://docs.aws.amazon.com/lambda/latest/dg/monitoring-cloudwatchlogs-advanced.html
+    # Lambda's JSON log format (LoggingConfig LogFormat=JSON): timestamp, level, message, requestId, and for errors
+    # errorType/errorMessage/stackTrace, as the runtime interface client writes them:
+    # https://github.com/aws/aws-lambda-python-runtime-interface-client/releases/tag/4.0.4 (level key),
+    # https://github.com/aws/aws-lambda-python-runtime-interface-client/pull/40.patch (errorType, requestId)
     def inv(rng, t):
         rid = uid(rng)
         if rng.random() < bad(t):
