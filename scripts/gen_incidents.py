@@ -2393,6 +2393,51 @@ def scenario_cascade(b: Bundle, sz: dict):
                     "(statement timeout in orders-api, billing-api, inventory-api).")
 
 
+def scenario_cascade_downstream(b: Bundle, sz: dict):
+    """An internal ledger-service (no logs of its own in the bundle) stops answering: every caller (orders-api,
+    billing-api, inventory-api) logs read timeouts that do not name it, and only X-Ray's fault root causes
+    (a remote subsegment `ledger-service` that faults with the timeout) say which dependency they all wait on."""
+    rng = random.Random(f"{b.seed}:setup")
+    causes_world(b, sz, rng)
+    s = sz["logs"]
+    to = lambda t: 0.5 * b.eff(t, 60)
+
+    def caller(svc):
+        def gen(rng, t):
+            if rng.random() < to(t):
+                return (f"ERROR [{svc}] request {hexs(rng, 12)} failed: java.net.SocketTimeoutException: Read timed out "
+                        f"(timeout={3000}ms, attempt {ri(rng, 1, 3)}/3)")
+            return f"INFO  [{svc}] handled request {hexs(rng, 12)} in {int(lognorm(rng, 25))}ms"
+        return gen
+
+    for i, svc in enumerate(["orders-api", "billing-api", "inventory-api"]):
+        b.add_source("plain", f"logs/{svc}.log", f"/ecs/{svc}", [svc], [(b.bg((7 - 2 * i) * s), caller(svc))], ts="iso")
+    ledger = {"name": "ledger-service", "type": "remote", "ns": "remote", "kind": "http", "ms": 12,
+              "url": "http://ledger.internal:8080/v1/entries", "method": "POST"}
+    # at this traffic (well under a request a second) the SDK's default rule, the first request each second and
+    # 5 % of the rest, traces every request: https://rubydoc.info/gems/aws-xray-sdk/0.9.0/XRay/DefaultSampler
+    eps = [{"method": "POST", "path": "/api/orders", "w": 25, "svc": "orders-api", "ms": 8, "subs": [ledger], "dep": True,
+            "xhost": "api.example.com", "xray_p": 1.0},
+           {"method": "GET", "path": "/api/orders/{id}", "w": 15, "svc": "orders-api", "ms": 6, "subs": [],
+            "xhost": "api.example.com"}]
+
+    def effect(b, rng, r):
+        if r["ep"].get("dep") and rng.random() < to(r["t0"]):
+            sub = r["subs"][0]
+            # the caller's HTTP client gives up after 3 s; X-Ray records the exception on the remote subsegment
+            sub.update(dur=3.0, fault=True, status=None, exc=("java.net.SocketTimeoutException", "Read timed out"))
+            r.update(tg_t=sub["start"] + 3.02, elb=500, tgt=500)
+
+    b.cause_change = None
+    causes_finish(b, sz, causes_alb(b, sz, "orders-api", eps, effect), [], [],
+                  ["catalog-task-role", "cart-task-role", "orders-api-task-role"])
+    b.signatures = ["ledger-service"]
+    b.cause = b.signatures
+    b.pattern = "cascade-from-faulting-downstream"
+    b.root_cause = ("ledger-service stopped answering: X-Ray names it as the faulting downstream (SocketTimeoutException on "
+                    "its remote subsegment), and orders-api, billing-api and inventory-api log read timeouts that do not name it.")
+
+
 def scenario_json_error_type(b: Bundle, sz: dict):
     """Lambda JSON logs: the same `Invoke failed` message, a chronic ValidationError at a steady rate, and a new
     errorType (KMSAccessDeniedException) that appears under it after the key policy was edited."""
@@ -2513,6 +2558,7 @@ CAUSES = [
     ("cascade-db", 1705, "2025-04-12T19:45:00Z", "us-west-2", None, 420, scenario_cascade),
     ("json-error-type", 1706, "2025-04-13T11:00:00Z", "eu-west-2", 60, 150, scenario_json_error_type),
     ("noisy-template", 1707, "2025-04-14T06:30:00Z", "ap-southeast-1", None, 400, scenario_noisy_template),
+    ("cascade-downstream", 1708, "2025-04-15T13:20:00Z", "eu-west-1", None, 360, scenario_cascade_downstream),
 ]
 
 

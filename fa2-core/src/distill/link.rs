@@ -8,6 +8,15 @@
 //! utilisation, going up) or the silence that began 90 s to 20 minutes before the first error
 //! ranks above the errors: in a cascade every caller floods with new errors, and the shared
 //! dependency that saturated first is what explains them.
+//!
+//! The same holds for the dependency X-Ray names as the faulting downstream (a fault or a
+//! throttle at a remote service or subsegment, see `traces`): when the callers' errors began
+//! with it or after it (sampled traces may see the first fault up to
+//! `DOWNSTREAM_SKEW_SECONDS` late), it is linked to them and ranks above them, just below a
+//! saturation that explains it in turn. And among the error templates of different log
+//! groups, the group that failed first (its errors began 90 s or more before those of other
+//! groups that name it, as a caller names the service it calls, or are linked to it) ranks
+//! above them: the first service to fail is where a cascade began.
 
 use crate::evidence::{Evidence, EvidenceKind};
 use chrono::{DateTime, Utc};
@@ -23,6 +32,14 @@ const CLOSE_MINUTES: i64 = 5;
 const CHANGE_SKEW_SECONDS: i64 = 60;
 /// How long a saturation or a silence must precede the first error to be its origin.
 const PRECURSOR_LEAD_SECONDS: i64 = 90;
+/// How long before the first sampled fault at a downstream its callers' errors may begin and
+/// still be its effects: X-Ray samples a few requests, the callers log every failure.
+const DOWNSTREAM_SKEW_SECONDS: i64 = 120;
+/// Score added over the strongest anomaly by the origin of a cascade: a saturation or a
+/// silence that preceded the errors ranks first, the faulting downstream or the first service
+/// to fail right after it, then their effects.
+const PRECURSOR_LIFT: f64 = 0.01;
+const ORIGIN_LIFT: f64 = 0.005;
 
 fn haystack(e: &Evidence) -> String {
     let mut h = e.title.to_ascii_lowercase();
@@ -51,6 +68,11 @@ fn resource_names(e: &Evidence) -> Vec<String> {
         }
     }
     out
+}
+
+/// Whether two items belong to the same service: they name a resource in common.
+fn shares_resource(a: &Evidence, b: &Evidence) -> bool {
+    a.resources.iter().any(|r| b.resources.contains(r))
 }
 
 fn is_effect(e: &Evidence) -> bool {
@@ -197,7 +219,40 @@ pub(crate) fn link(items: &mut [Evidence], anchor: DateTime<Utc>) {
         }
         // the signal that explains the others ranks above them
         let e = &mut items[p];
-        e.score = e.score.max((top_effect + 0.01).min(1.0));
+        e.score = e.score.max((top_effect + PRECURSOR_LIFT).min(1.0));
+    }
+
+    // 2b. the downstream X-Ray names as faulting: the callers' errors are its effects
+    for &d in &cand {
+        if super::traces::downstream_of(&items[d]).is_none() || !super::is_error_anomaly(&items[d])
+        {
+            continue;
+        }
+        let Some(o) = items[d].onset else { continue };
+        let mut callers = 0;
+        for &x in &cand {
+            if x == d
+                || !super::is_error_anomaly(&items[x])
+                || super::traces::downstream_of(&items[x]).is_some()
+            {
+                continue;
+            }
+            let Some(xo) = items[x].onset else { continue };
+            let lag = (xo - o).num_seconds();
+            if (-DOWNSTREAM_SKEW_SECONDS..=EFFECT_MINUTES * 60).contains(&lag) {
+                callers += 1;
+                pairs.push((
+                    d,
+                    x,
+                    "the faulting downstream X-Ray names; the callers' errors followed it".into(),
+                    0.0,
+                ));
+            }
+        }
+        if callers > 0 {
+            let e = &mut items[d];
+            e.score = e.score.max((top_effect + ORIGIN_LIFT).min(1.0));
+        }
     }
 
     // 3. trace root-cause exception named by a log template
@@ -252,6 +307,56 @@ pub(crate) fn link(items: &mut [Evidence], anchor: DateTime<Utc>) {
                 pairs.push((a, b, format!("both name {n}"), 0.0));
             }
         }
+    }
+
+    // 5. the first service to fail: a log group whose errors began well before those of other
+    // log groups that name it (a caller names the service it calls) or are linked to it, when
+    // nothing failed before it
+    if let Some(fe) = first_error {
+        let mut first = Vec::new();
+        for &a in &cand {
+            if items[a].kind != EvidenceKind::LogTemplate
+                || !super::is_error_anomaly(&items[a])
+                || items[a].onset != Some(fe)
+            {
+                continue;
+            }
+            let names = resource_names(&items[a]);
+            let mut later = Vec::new();
+            for &b in &cand {
+                if b == a
+                    || items[b].kind != EvidenceKind::LogTemplate
+                    || !super::is_error_anomaly(&items[b])
+                    || shares_resource(&items[a], &items[b])
+                {
+                    continue;
+                }
+                let Some(bo) = items[b].onset else { continue };
+                if (bo - fe).num_seconds() < PRECURSOR_LEAD_SECONDS {
+                    continue;
+                }
+                let linked = pairs
+                    .iter()
+                    .any(|(x, y, _, _)| (*x == a && *y == b) || (*x == b && *y == a));
+                if linked || names.iter().any(|n| hay_of(b).contains(n.as_str())) {
+                    later.push((b, bo));
+                }
+            }
+            if later.is_empty() {
+                continue;
+            }
+            for (b, bo) in later {
+                let reason = format!(
+                    "failed first, {} before this; the errors followed it",
+                    crate::distill::human_delta(fe, bo)
+                );
+                first.push((a, b, reason, 0.0));
+            }
+            let e = &mut items[a];
+            e.score = e.score.max((top_effect + ORIGIN_LIFT).min(1.0));
+        }
+        // first, so that its reason is the one a pair already linked for another reason shows
+        pairs.splice(0..0, first);
     }
 
     for (a, b, reason, boost) in pairs {
@@ -360,5 +465,120 @@ mod tests {
         link(&mut items, chrono::Utc::now());
         assert_eq!(items[1].links, vec!["c0".to_string()]);
         assert!(items[1].link_reasons[0].contains("same exception"));
+    }
+
+    /// A caller's timeout template, a faulting downstream sampled by X-Ray, and the callers'
+    /// 5xx: the downstream ranks above everything it explains, and only what began with it or
+    /// after it is linked to it.
+    #[test]
+    fn the_faulting_downstream_ranks_above_the_callers_timeouts() {
+        let mut down = item(
+            "c0",
+            EvidenceKind::TraceFault,
+            "X-Ray fault root cause: java.net.SocketTimeoutException at ledger-service: 9 traces",
+            0.6,
+            "2025-04-15T13:26:40Z",
+        );
+        down.signal.severity = 0.85;
+        down.detail = Some("faulting downstream ledger-service; 9 vs 0".into());
+        let timeouts = item(
+            "c1",
+            EvidenceKind::LogTemplate,
+            "ERROR [orders-api] request <*> failed: Read timed out",
+            0.9,
+            "2025-04-15T13:26:00Z",
+        );
+        let alb = item(
+            "c2",
+            EvidenceKind::Alb,
+            "ALB orders-api-tg: 40 HTTP 5xx",
+            0.8,
+            "2025-04-15T13:27:00Z",
+        );
+        // began well before the fault: not its effect
+        let earlier = item(
+            "c3",
+            EvidenceKind::LogTemplate,
+            "ERROR [cart] cache miss storm",
+            0.7,
+            "2025-04-15T13:10:00Z",
+        );
+        let mut items = vec![down, timeouts, alb, earlier];
+        let anchor = crate::time::parse_timestamp("2025-04-15T13:10:00Z").unwrap_or_default();
+        link(&mut items, anchor);
+        assert!((items[0].score - 0.905).abs() < 1e-9, "{}", items[0].score);
+        assert_eq!(items[0].links, vec!["c1".to_string(), "c2".to_string()]);
+        assert!(items[0].link_reasons[0].contains("errors followed it"));
+        assert!(items[3].links.is_empty());
+        // the same item without the downstream mark is not lifted
+        let mut local = items[0].clone();
+        local.detail = Some("9 vs 0".into());
+        local.score = 0.6;
+        local.links.clear();
+        local.link_reasons.clear();
+        let mut items = vec![local, items[1].clone()];
+        link(&mut items, anchor);
+        assert_eq!(items[0].score, 0.6);
+    }
+
+    /// inventory-api fails first; orders-api's errors, two minutes later, name it: inventory-api
+    /// ranks first. billing-api's errors, as early as orders-api's but naming nothing, are not
+    /// linked to it, and a same-group template is never "another service".
+    #[test]
+    fn the_first_service_to_fail_ranks_above_the_callers() {
+        let mut first = item(
+            "c0",
+            EvidenceKind::LogTemplate,
+            "[/ecs/inventory-api] ERROR connection pool exhausted",
+            0.7,
+            "2025-04-15T13:20:00Z",
+        );
+        first.resources = vec!["/ecs/inventory-api".into()];
+        let mut caller = item(
+            "c1",
+            EvidenceKind::LogTemplate,
+            "[/ecs/orders-api] ERROR call to inventory-api failed: 503",
+            0.9,
+            "2025-04-15T13:22:00Z",
+        );
+        caller.resources = vec!["/ecs/orders-api".into()];
+        let mut other = item(
+            "c2",
+            EvidenceKind::LogTemplate,
+            "[/ecs/billing-api] ERROR payment declined",
+            0.8,
+            "2025-04-15T13:22:00Z",
+        );
+        other.resources = vec!["/ecs/billing-api".into()];
+        let mut sibling = item(
+            "c3",
+            EvidenceKind::LogTemplate,
+            "[/ecs/inventory-api] ERROR inventory-api request aborted",
+            0.6,
+            "2025-04-15T13:23:00Z",
+        );
+        sibling.resources = vec!["/ecs/inventory-api".into()];
+        let mut items = vec![first, caller, other, sibling];
+        let anchor = crate::time::parse_timestamp("2025-04-15T13:20:00Z").unwrap_or_default();
+        link(&mut items, anchor);
+        assert!((items[0].score - 0.905).abs() < 1e-9, "{}", items[0].score);
+        assert_eq!(items[0].links, vec!["c1".to_string()]);
+        assert_eq!(
+            items[0].link_reasons,
+            vec!["failed first, 2m 00s before this; the errors followed it".to_string()]
+        );
+        assert!(items[2].links.is_empty());
+        assert!(items[3].links.is_empty());
+        // errors less than 90 s apart: no order to read into them
+        let mut items = vec![items[0].clone(), items[1].clone()];
+        items[0].score = 0.7;
+        items[0].links.clear();
+        items[0].link_reasons.clear();
+        items[1].links.clear();
+        items[1].link_reasons.clear();
+        items[1].onset = crate::time::parse_timestamp("2025-04-15T13:21:00Z");
+        link(&mut items, anchor);
+        assert_eq!(items[0].score, 0.7);
+        assert!(items[0].links.is_empty());
     }
 }

@@ -27,7 +27,9 @@
 //! - **Cascades** (`link`): a saturation metric (a load, a utilisation, a pool or a queue
 //!   going up) or a log group's silence that began 90 s to 20 minutes before the first error
 //!   ranks above the errors and is linked to them, and a change shortly before a trend's start explains
-//!   the trend.
+//!   the trend. The downstream X-Ray names as faulting (a fault or throttle at a remote
+//!   service) ranks above the callers' errors that began with or after it, and the log group
+//!   that failed first above the later groups that name it.
 //! - **Structured logs** (`logs`): a JSON line's error type is part of its template.
 
 mod alb;
@@ -49,6 +51,7 @@ use std::collections::BTreeMap;
 #[cfg(feature = "aws")]
 pub(crate) use alb::path_pattern_sql;
 pub use logs::{LogLevel, MinedMessage, mining_text};
+pub(crate) use traces::downstream_of;
 
 /// Tunables of distillation (defaults suit most services).
 #[derive(Debug, Clone)]

@@ -6,7 +6,9 @@
 //! confidence), or one linked to errors that began within 5 minutes of it (medium); only
 //! errors and precursors (metric shifts and trends, silences) count as its effects, never a
 //! new WARN/INFO chatter. Otherwise the strongest anomaly is (the distiller ranks a
-//! saturation or a silence that preceded the errors above them), with its corroborating links
+//! saturation or a silence that preceded the errors above them, and the faulting downstream
+//! X-Ray names or the first service to fail above their callers' errors: such a lead is
+//! named by the dependency and its effects are cited with the time order), with its corroborating links
 //! (medium when two or more sources agree, else low). Next steps come from what the cited evidence says
 //! (throttling, permissions, timeouts, exhaustion, deploys), never from a guess.
 
@@ -358,6 +360,19 @@ pub fn analyze(items: &[Evidence], lang: Language) -> Analysis {
         // a silence is named by what went quiet (the group), not by its last message
         let name = if silence {
             crate::distill::clip(&e.title, 90)
+        } else if let Some(d) = crate::distill::downstream_of(e) {
+            // the dependency is what the hypothesis blames, the exception how it shows
+            let what = e
+                .title
+                .split("root cause: ")
+                .nth(1)
+                .and_then(|r| r.split(" at ").next())
+                .unwrap_or("");
+            if what.is_empty() {
+                d.to_string()
+            } else {
+                format!("{what} at {d}")
+            }
         } else {
             short_name(e)
         };
@@ -903,6 +918,41 @@ mod tests {
             h.title.contains("(saturating, since 19:50:00 UTC)"),
             "{}",
             h.title
+        );
+        assert!(
+            h.explanation
+                .contains("It began before the errors [E2], which followed it"),
+            "{}",
+            h.explanation
+        );
+    }
+
+    #[test]
+    fn the_faulting_downstream_leads_named_by_the_dependency() {
+        let mut down = item(
+            "E1",
+            EvidenceKind::TraceFault,
+            "X-Ray fault root cause: java.net.SocketTimeoutException at ledger-service: 25 traces vs 0 in the baseline",
+            0.95,
+            "2025-04-15T13:26:13Z",
+        );
+        down.detail = Some("faulting downstream ledger-service; 25 vs 0".into());
+        let mut err = item(
+            "E2",
+            EvidenceKind::LogTemplate,
+            "ERROR [billing-api] request <*> failed: java.net.SocketTimeoutException: Read timed out",
+            0.9,
+            "2025-04-15T13:27:16Z",
+        );
+        let why = "the faulting downstream X-Ray names; the callers' errors followed it";
+        down.link("E2", why);
+        err.link("E1", why);
+        let a = analyze(&[down, err], Language::En);
+        let h = &a.hypotheses[0];
+        assert_eq!(h.evidence, ["E1".to_string(), "E2".to_string()]);
+        assert_eq!(
+            h.title,
+            "java.net.SocketTimeoutException at ledger-service (new, since 13:26:13 UTC)"
         );
         assert!(
             h.explanation
