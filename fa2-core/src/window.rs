@@ -33,8 +33,8 @@ pub const FUTURE_TOLERANCE: Duration = Duration::from_secs(300);
 /// How long before the incident window a deploy- or configuration-class change is still a
 /// suspect (config `change_lookback`): a deploy that starts a slow leak, or a setting that
 /// fills a disk, shows its first error hours later. The files source reads CloudTrail this far
-/// back from what it was given; the distiller scores changes within it (see
-/// `distill::audit`).
+/// back from what it was given, the Athena source queries its deploy- and configuration-class
+/// changes that far back; the distiller scores changes within it (see `distill::audit`).
 pub const DEFAULT_CHANGE_LOOKBACK: Duration = Duration::from_secs(6 * 3600);
 
 /// The limits, from the configuration (`max_window`, `alarm_lookback`).

@@ -291,6 +291,45 @@ fn name_matches(name: &str, pattern: &str) -> bool {
     }
 }
 
+/// A SQL (Trino/Athena) predicate on the event-name column `column` that is true exactly
+/// when [`classify`] would call a mutating event made by a principal (not an AWS service)
+/// deploy- or configuration-class, the changes that stay suspects for the whole change
+/// lookback: generated from [`CLASSES`], so the list of event names has one home. A class
+/// matches only when no class tried before it does (the order of [`classify`]); a name
+/// matches itself with an optional API-version suffix, a `*` family its prefix (see
+/// [`name_matches`]). The caller adds the identity, `readonly` and `errorcode` conditions.
+#[cfg(feature = "aws")]
+pub(crate) fn slow_acting_names_sql(column: &str) -> String {
+    // The names are identifiers of letters and digits: nothing to escape in the regex or in
+    // the string literal (a test checks it).
+    let regex = |names: &[&str]| {
+        let alts: Vec<String> = names
+            .iter()
+            .map(|n| match n.strip_suffix('*') {
+                Some(family) => format!("{family}.*"),
+                None => format!("{n}(?:[0-9].*)?"),
+            })
+            .collect();
+        format!("'^(?:{})$'", alts.join("|"))
+    };
+    let mut earlier: Vec<&str> = Vec::new();
+    let mut terms = Vec::new();
+    for (class, names) in CLASSES {
+        if class.slow_acting() {
+            let mut t = format!("regexp_like({column}, {})", regex(names));
+            if !earlier.is_empty() {
+                t.push_str(&format!(
+                    " AND NOT regexp_like({column}, {})",
+                    regex(&earlier)
+                ));
+            }
+            terms.push(format!("({t})"));
+        }
+        earlier.extend_from_slice(names);
+    }
+    format!("({})", terms.join(" OR "))
+}
+
 /// Who made a change, for grouping: the role of an assumed-role session (`role/session` →
 /// `role`), so that a pipeline or an agent that runs in a new session each time is one actor;
 /// a person's SSO session keeps the person's name in the title, from the first event.
@@ -732,6 +771,65 @@ fn change_evidence(
 mod tests {
     use super::*;
     use crate::telemetry::files::cloudtrail::MAX_PARAMS_LEN;
+
+    /// The SQL predicate selects exactly the names `classify` calls deploy or configuration:
+    /// evaluated here with the same regexes, on every listed name, its versioned and family
+    /// forms, and names that only start like one.
+    #[cfg(feature = "aws")]
+    #[test]
+    fn the_lookback_sql_selects_the_slow_acting_classes_only() {
+        let sql = slow_acting_names_sql("eventname");
+        let term = regex::Regex::new(
+            r"\(regexp_like\(eventname, '([^']*)'\)(?: AND NOT regexp_like\(eventname, '([^']*)'\))?\)",
+        )
+        .unwrap();
+        let terms: Vec<(regex::Regex, Option<regex::Regex>)> = term
+            .captures_iter(&sql)
+            .map(|c| {
+                (
+                    regex::Regex::new(&c[1]).unwrap(),
+                    c.get(2).map(|m| regex::Regex::new(m.as_str()).unwrap()),
+                )
+            })
+            .collect();
+        assert_eq!(terms.len(), 2, "{sql}");
+        let selects = |name: &str| {
+            terms.iter().any(|(yes, no)| {
+                yes.is_match(name) && no.as_ref().is_none_or(|n| !n.is_match(name))
+            })
+        };
+        let mut names = vec![
+            "PutBucketTagging".to_string(),
+            "UpdateServiceSettings".to_string(),
+            "XUpdateService".to_string(),
+        ];
+        for (_, list) in CLASSES {
+            for n in *list {
+                assert!(
+                    n.chars().all(|c| c.is_ascii_alphanumeric() || c == '*'),
+                    "{n} needs escaping"
+                );
+                let base = n.trim_end_matches('*');
+                names.extend([
+                    base.to_string(),
+                    format!("{base}20150331v2"),
+                    format!("{base}Instance"),
+                ]);
+            }
+        }
+        let mut selected = 0;
+        for name in &names {
+            let ev = AuditEvent {
+                event_name: name.clone(),
+                identity_type: "AssumedRole".into(),
+                ..Default::default()
+            };
+            let want = classify(&ev).slow_acting();
+            assert_eq!(selects(name), want, "{name}");
+            selected += usize::from(want);
+        }
+        assert!(selected > 100, "{selected}");
+    }
 
     #[test]
     fn changes_are_classified_by_what_they_do() {

@@ -50,6 +50,8 @@ use std::collections::BTreeMap;
 
 #[cfg(feature = "aws")]
 pub(crate) use alb::path_pattern_sql;
+#[cfg(feature = "aws")]
+pub(crate) use audit::slow_acting_names_sql;
 pub use logs::{LogLevel, MinedMessage, mining_text};
 pub(crate) use traces::downstream_of;
 
