@@ -87,7 +87,10 @@ pub fn aws_sources(
         out.push(Arc::new(CloudWatchLogsSource::new(sdk, o)));
     }
     if let Some(a) = &s.athena {
-        out.push(Arc::new(AthenaSource::new(sdk, athena_options(a))));
+        let mut o = athena_options(a);
+        // changes hours before the window, through this source too
+        o.change_lookback = config.change_lookback.0;
+        out.push(Arc::new(AthenaSource::new(sdk, o)));
     }
     if let Some(x) = s.xray.as_ref().filter(|x| x.enabled) {
         let mut o = XrayOptions {
@@ -183,7 +186,10 @@ pub fn analyze_options(config: &Config) -> AnalyzeOptions {
         deadline: config.deadline.0,
         source_timeout: config.source_timeout(),
         max_output_tokens: config.llm.max_output_tokens,
-        ..AnalyzeOptions::default()
+        distill: crate::distill::DistillConfig {
+            change_lookback: config.change_lookback.0,
+            ..crate::distill::DistillConfig::default()
+        },
     }
 }
 

@@ -65,6 +65,10 @@ pub struct Config {
     /// alarm events and custom action): from this long before the alarm's transition to ALARM
     /// to this long after it, or now if earlier ([`crate::window::WindowPolicy::alarm_window`]).
     pub alarm_lookback: HumanDuration,
+    /// How long before the incident window deploy- and configuration-class CloudTrail changes
+    /// are still suspects ([`crate::window::DEFAULT_CHANGE_LOOKBACK`], 6h): a deploy that starts
+    /// a slow leak shows its first error long after. `0s` looks no further than the baseline.
+    pub change_lookback: HumanDuration,
     pub llm: LlmConfig,
     pub sources: SourcesConfig,
     pub slack: SlackConfig,
@@ -86,6 +90,7 @@ impl Default for Config {
             prompt_dir: None,
             region: String::new(),
             alarm_lookback: HumanDuration(Duration::from_secs(900)),
+            change_lookback: HumanDuration(crate::window::DEFAULT_CHANGE_LOOKBACK),
             llm: LlmConfig::default(),
             sources: SourcesConfig::default(),
             slack: SlackConfig::default(),

@@ -7,7 +7,9 @@
 //!
 //! - **severity** `s`: how bad the thing is when it happens (FATAL/ERROR 0.9–1.0, WARN 0.6,
 //!   INFO 0.35, DEBUG 0.2; error words such as `exception`, `timeout`, `denied` lift an
-//!   unlabelled line to 0.75; an ALB 5xx 0.8, an X-Ray fault 0.85, a mutating API call 0.85).
+//!   unlabelled line to 0.75; an ALB 5xx 0.8, an X-Ray fault 0.85; a change by its class:
+//!   deploy, permission and network 0.9, configuration 0.85, data 0.75, other 0.8 by a person
+//!   and 0.6 by automation; routine AWS activity is not a change).
 //! - **anomaly** `a`: how far the incident window departs from the baseline, from the signed
 //!   square root of the binomial likelihood-ratio (G) statistic of the incident count among
 //!   all occurrences, against the share of time the incident window covers ([`burst_z`]).
@@ -15,11 +17,15 @@
 //!   big bursts: `a = clamp(z / 6)`. A template absent from the baseline is "new".
 //!   A chronic error at its baseline rate has `z ≈ 0`, so it scores low even at ERROR.
 //! - **proximity** `p`: how close the onset (first anomalous minute) is to the anchor, the
-//!   earliest onset among strong anomalies (or the window start): `p = exp(-|Δt| / 15 min)`.
+//!   onset of the incident (see `distill`: the first error-class anomaly, or a metric shift or
+//!   silence shortly before it; else the window start): `p = exp(-|Δt| / 15 min)`.
 //!
 //! `score = s × (0.15 + 0.85 a) × (0.7 + 0.3 p)`, and the cross-source linker then raises
-//! items that explain each other (a change shortly before an error's onset). Change events
-//! have no baseline rate: their anomaly is their closeness *before* the anchor.
+//! items that explain each other (a change shortly before an error's onset, a saturation
+//! that preceded the errors). Change events have no baseline rate: their anomaly is their
+//! closeness *before* the anchor (`exp(-minutes / 45)` for deploy and configuration changes,
+//! within the change lookback; `exp(-minutes / 10)` within an hour for the others), and zero
+//! for a change after it.
 
 use crate::telemetry::OriginId;
 use chrono::{DateTime, Utc};

@@ -15,6 +15,9 @@
 //! tolerance) is taken as now. The lookback after the alarm is what shows how the trouble
 //! went on; a replayed old alarm gets the same window as a fresh one.
 //!
+//! Changes are looked for further back than the baseline: [`DEFAULT_CHANGE_LOOKBACK`] (config
+//! `change_lookback`) before the start, for deploy- and configuration-class changes.
+//!
 //! All arithmetic on durations and times from outside is checked: a `--since 400000000d` or
 //! an epoch in the year 262142 gives a [`WindowError`], never a panic.
 
@@ -26,6 +29,13 @@ use std::time::Duration;
 
 /// How far after now a window may reach.
 pub const FUTURE_TOLERANCE: Duration = Duration::from_secs(300);
+
+/// How long before the incident window a deploy- or configuration-class change is still a
+/// suspect (config `change_lookback`): a deploy that starts a slow leak, or a setting that
+/// fills a disk, shows its first error hours later. The files source reads CloudTrail this far
+/// back from what it was given, the Athena source queries its deploy- and configuration-class
+/// changes that far back; the distiller scores changes within it (see `distill::audit`).
+pub const DEFAULT_CHANGE_LOOKBACK: Duration = Duration::from_secs(6 * 3600);
 
 /// The limits, from the configuration (`max_window`, `alarm_lookback`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

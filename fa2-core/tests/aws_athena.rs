@@ -1462,3 +1462,250 @@ async fn evaluate_a_bundle() {
     }
     assert_eq!(from_entries, from_counts);
 }
+
+/// One CloudTrail record as the files of a trail hold it (the sample incident's shape).
+fn trail_record(
+    id: &str,
+    time: &str,
+    source: &str,
+    name: &str,
+    identity: Value,
+    read_only: bool,
+    error: Option<&str>,
+) -> Value {
+    let mut r = json!({
+        "eventVersion": "1.09", "userIdentity": identity, "eventTime": time,
+        "eventSource": source, "eventName": name, "awsRegion": "us-east-1",
+        "sourceIPAddress": "codepipeline.amazonaws.com", "userAgent": "codepipeline.amazonaws.com",
+        "requestParameters": {"cluster": "prod", "service": "pricing"}, "responseElements": null,
+        "requestID": format!("req-{id}"), "eventID": id, "readOnly": read_only,
+        "eventType": "AwsApiCall", "managementEvent": true,
+        "recipientAccountId": "123456789012", "eventCategory": "Management"
+    });
+    if let Some(e) = error {
+        r["errorCode"] = json!(e);
+        r["errorMessage"] = json!("User is not authorized");
+    }
+    r
+}
+
+fn pipeline_role() -> Value {
+    json!({"type": "AssumedRole", "principalId": "AROAEXAMPLE:cp-run-412",
+           "arn": "arn:aws:sts::123456789012:assumed-role/codepipeline-deploy/cp-run-412",
+           "accountId": "123456789012",
+           "sessionContext": {"sessionIssuer": {"type": "Role", "userName": "codepipeline-deploy",
+                              "arn": "arn:aws:iam::123456789012:role/codepipeline-deploy"}}})
+}
+
+/// The change lookback through Athena: a pipeline's deploy 3 hours before the window is read
+/// by a fourth query over the lookback's days only; a routine call, a read, a failed call, a
+/// change of another class and a deploy before the lookback, all in the same files, are not.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_change_lookback_reads_earlier_deploys_on_the_lookback_days_only() {
+    let moto = support::Moto::start();
+    let standin = support::AthenaStandin::start(&moto);
+    let dir = tempfile::tempdir().unwrap();
+    let write = |name: &str, records: Vec<Value>| {
+        let p = dir.path().join(name);
+        std::fs::write(&p, json!({ "Records": records }).to_string()).unwrap();
+        p
+    };
+    let task_role = json!({"type": "AssumedRole", "principalId": "AROATASK:4f1c",
+        "arn": "arn:aws:sts::123456789012:assumed-role/pricing-task-role/4f1c",
+        "accountId": "123456789012"});
+    let ecs = json!({"type": "AWSService", "invokedBy": "ecs.amazonaws.com"});
+    let person = json!({"type": "IAMUser", "principalId": "AIDAEXAMPLE",
+        "arn": "arn:aws:iam::123456789012:user/ops-ren", "accountId": "123456789012",
+        "userName": "ops-ren"});
+    let evening = write(
+        "evening.json",
+        vec![
+            // before the lookback (8 h before the window)
+            trail_record(
+                "deploy-8h",
+                "2024-09-09T18:00:00Z",
+                "ecs.amazonaws.com",
+                "UpdateService",
+                pipeline_role(),
+                false,
+                None,
+            ),
+            // the cause: 3 h before the window
+            trail_record(
+                "deploy-3h",
+                "2024-09-09T23:00:00Z",
+                "ecs.amazonaws.com",
+                "UpdateService",
+                pipeline_role(),
+                false,
+                None,
+            ),
+            trail_record(
+                "task-def-3h",
+                "2024-09-09T22:59:30Z",
+                "ecs.amazonaws.com",
+                "RegisterTaskDefinition",
+                pipeline_role(),
+                false,
+                None,
+            ),
+            // at the same time, none of them a deploy or a configuration change
+            trail_record(
+                "log-stream",
+                "2024-09-09T23:00:05Z",
+                "logs.amazonaws.com",
+                "CreateLogStream",
+                task_role.clone(),
+                false,
+                None,
+            ),
+            trail_record(
+                "task-eni",
+                "2024-09-09T23:00:06Z",
+                "ec2.amazonaws.com",
+                "CreateNetworkInterface",
+                ecs.clone(),
+                false,
+                None,
+            ),
+            trail_record(
+                "service-by-ecs",
+                "2024-09-09T23:00:07Z",
+                "ecs.amazonaws.com",
+                "UpdateService",
+                ecs,
+                false,
+                None,
+            ),
+            trail_record(
+                "describe",
+                "2024-09-09T23:00:08Z",
+                "ecs.amazonaws.com",
+                "DescribeServices",
+                pipeline_role(),
+                true,
+                None,
+            ),
+            trail_record(
+                "denied",
+                "2024-09-09T23:00:09Z",
+                "ecs.amazonaws.com",
+                "UpdateService",
+                person.clone(),
+                false,
+                Some("AccessDenied"),
+            ),
+            trail_record(
+                "tagging",
+                "2024-09-09T23:00:10Z",
+                "s3.amazonaws.com",
+                "PutBucketTagging",
+                person.clone(),
+                false,
+                None,
+            ),
+        ],
+    );
+    let in_window = write(
+        "window.json",
+        vec![trail_record(
+            "param-in-window",
+            "2024-09-10T02:10:00Z",
+            "ssm.amazonaws.com",
+            "PutParameter",
+            person,
+            false,
+            None,
+        )],
+    );
+    // the same evening's file also in the days around: a query not pruned to its days reads it twice
+    standin.seed(
+        "cloudtrail_projected:cloudtrail_logs",
+        "aiops_db",
+        "trail-logs",
+        &[
+            ("2024/09/08", evening.clone()),
+            ("2024/09/09", evening.clone()),
+            ("2024/09/10", in_window),
+            ("2024/09/11", evening),
+        ],
+    );
+    let cfg = support::sdk_config_for(&standin.endpoint).await;
+    let source = AthenaSource::new(
+        &cfg,
+        AthenaOptions {
+            alb_table: String::new(),
+            change_lookback: Duration::from_secs(6 * 3600),
+            ..projected_options()
+        },
+    );
+    // 02:00 to 02:30, baseline from 01:00; the lookback is [2024-09-09T20:00, 01:00)
+    let start = Utc.with_ymd_and_hms(2024, 9, 10, 2, 0, 0).unwrap();
+    let end = Utc.with_ymd_and_hms(2024, 9, 10, 2, 30, 0).unwrap();
+    let w = Window::with_baseline(start, end, Duration::from_secs(3600)).unwrap();
+    let (summary, sink) = collect(&source, w).await;
+
+    let mut ids: Vec<String> = sink
+        .records
+        .iter()
+        .filter_map(|(_, r)| match r {
+            Record::Audit(a) => Some(a.event_id.clone()),
+            _ => None,
+        })
+        .collect();
+    ids.sort();
+    assert_eq!(ids, vec!["deploy-3h", "param-in-window", "task-def-3h"]);
+
+    let queries = standin.queries();
+    assert_eq!(queries.len(), 3, "{queries:#?}");
+    let (lookback, window_queries): (Vec<&Value>, Vec<&Value>) = queries.iter().partition(|q| {
+        q["query"]
+            .as_str()
+            .unwrap()
+            .contains("regexp_like(eventname")
+    });
+    assert_eq!(lookback.len(), 1);
+    let lq = lookback[0];
+    assert_eq!(lq["state"], "SUCCEEDED", "{lq:#}");
+    // the lookback's days (its end, 01:00, plus late delivery stays on the 10th), not the 8th or 11th
+    assert_eq!(days_touched(lq), vec!["2024/09/09", "2024/09/10"], "{lq:#}");
+    let sql = lq["query"].as_str().unwrap();
+    assert!(
+        sql.contains("from_iso8601_timestamp('2024-09-09T20:00:00.000Z')"),
+        "{sql}"
+    );
+    assert!(
+        sql.contains("from_iso8601_timestamp('2024-09-10T01:00:00.000Z')"),
+        "{sql}"
+    );
+    for q in window_queries {
+        assert_eq!(days_touched(q), vec!["2024/09/10"], "{q:#}");
+    }
+    // bounded like the other queries
+    assert!(sql.ends_with(&format!("LIMIT {}", 100_001)), "{sql}");
+
+    let st = summary
+        .statuses
+        .iter()
+        .find(|s| s.kind == "cloudtrail")
+        .unwrap();
+    assert_eq!(st.status, SourceState::Ok, "{st:?}");
+    assert_eq!(st.records, 3);
+    assert_eq!(st.parts, Some(3));
+    let detail = st.detail.as_deref().unwrap();
+    assert!(
+        detail.contains("CloudTrail deploy and configuration changes of the change lookback (cloudtrail_logs): read 2 partition(s)"),
+        "{detail}"
+    );
+    // reproduce shows the lookback query too
+    let repro: Vec<String> = source
+        .reproduce(&SourceQuery::new(
+            w,
+            Instant::now() + Duration::from_secs(5),
+        ))
+        .into_iter()
+        .map(|r| r.text)
+        .collect();
+    assert_eq!(repro.len(), 3);
+    assert!(repro.iter().any(|r| r == sql));
+}

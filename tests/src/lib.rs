@@ -29,6 +29,18 @@ pub struct Truth {
     pub chronic: Vec<String>,
     #[serde(default)]
     pub root_cause: Option<String>,
+    /// The failure pattern the bundle tests (the bundles of issue 14 say).
+    #[serde(default)]
+    pub pattern: Option<String>,
+    /// What names the cause itself (the change, the saturated dependency, the stopped
+    /// consumer) rather than its effects: the top hypothesis must cite an item naming one of
+    /// these first. Absent: [`Truth::signatures`] stand for it, and leading is only reported.
+    #[serde(default)]
+    pub cause: Vec<String>,
+    /// The event name of the CloudTrail change that caused the incident (`null` or absent:
+    /// no change did).
+    #[serde(default)]
+    pub cause_change: Option<String>,
 }
 
 /// The workspace root (this crate lives in `tests/`).
@@ -106,12 +118,23 @@ pub struct Outcome {
     /// 0-based rank of the first evidence item naming the root cause.
     pub cause_rank: Option<usize>,
     pub top_hypothesis: Option<String>,
+    /// Whether the top hypothesis leads with the cause: its first cited item names it.
+    pub leads: bool,
+    /// 0-based rank of the causing change among the evidence, when truth names one (outer
+    /// `None`: no change caused the incident; inner `None`: it is not in the evidence).
+    pub change_rank: Option<Option<usize>>,
+    /// The pattern from the truth, or the scenario.
+    pub pattern: String,
+    /// The ranked evidence of the report.
+    pub evidence: Vec<Evidence>,
     pub prompt_tokens: usize,
     pub failures: Vec<String>,
 }
 
 /// Runs the offline pipeline on a bundle and checks it against its `truth.json`: exact record
-/// counts, the root cause in the top 3 evidence and in the top hypothesis, chronic errors
+/// counts, the root cause in the top 3 evidence and in the top hypothesis (which must lead
+/// with it when the truth names the `cause`), the causing change (if any) in the top 3
+/// evidence, chronic errors
 /// ranked below it, no planted secret in the prompt or the report, the planted injection not
 /// verbatim in the prompt, and the prompt within `budget`.
 pub fn evaluate(bundle: &Path, budget: usize) -> Result<Outcome, String> {
@@ -157,6 +180,35 @@ pub fn evaluate(bundle: &Path, budget: usize) -> Result<Outcome, String> {
             top.map(|h| &h.title)
         ));
     }
+    let lead_names = if t.cause.is_empty() {
+        &t.signatures
+    } else {
+        &t.cause
+    };
+    let leads = top
+        .and_then(|h| h.evidence.first())
+        .and_then(|id| r.evidence.iter().find(|e| &e.id == id))
+        .is_some_and(|e| lead_names.iter().any(|s| mentions(e, s)));
+    if !t.cause.is_empty() && !leads {
+        failures.push(format!(
+            "{name}: top hypothesis does not lead with the cause: {:?} cites {:?} first",
+            top.map(|h| &h.title),
+            top.and_then(|h| h.evidence.first())
+        ));
+    }
+    let change_rank = t.cause_change.as_ref().map(|c| {
+        r.evidence
+            .iter()
+            .position(|e| e.kind == fa2_core::evidence::EvidenceKind::AuditChange && mentions(e, c))
+    });
+    if let Some(rank) = change_rank
+        && rank.is_none_or(|rk| rk >= 3)
+    {
+        failures.push(format!(
+            "{name}: causing change {:?} ranks {rank:?}, not in the top 3",
+            t.cause_change
+        ));
+    }
     if let Some(cause) = cause_rank {
         for c in &t.chronic {
             if let Some(rk) = rank_of(c)
@@ -190,6 +242,10 @@ pub fn evaluate(bundle: &Path, budget: usize) -> Result<Outcome, String> {
         scenario: t.scenario.clone(),
         cause_rank,
         top_hypothesis: top.map(|h| h.title.clone()),
+        leads,
+        change_rank,
+        pattern: t.pattern.clone().unwrap_or_else(|| t.scenario.clone()),
+        evidence: r.evidence.clone(),
         prompt_tokens: est,
         failures,
     })

@@ -1,10 +1,49 @@
-//! CloudTrail events → changes (mutating calls, by people and by automation), failed calls,
-//! and one line summarising read-only noise.
+//! CloudTrail events → changes classified by what they do, failed calls, and one line each
+//! summarising read-only calls and routine AWS activity.
 //!
-//! A change has no baseline rate to burst above: it matters by how shortly it happened before
-//! the anchor (the first strong anomaly). Changes repeated at a steady rate (automation that
-//! runs every minute) are discounted.
-
+//! # Change classes
+//!
+//! A mutating event is classified by its event name ([`classify`]):
+//!
+//! - **deploy**: new code or a new version goes live (ECS `UpdateService`, `CreateService`,
+//!   `RegisterTaskDefinition`; Lambda `UpdateFunctionCode`, `PublishVersion`, `UpdateAlias`;
+//!   CodeDeploy `CreateDeployment`; CloudFormation `UpdateStack`, `ExecuteChangeSet`;
+//!   AppConfig `StartDeployment`; Elastic Beanstalk `UpdateEnvironment`; ECR `PutImage`;
+//!   Auto Scaling `StartInstanceRefresh`);
+//! - **configuration**: a setting or a secret changes (SSM `PutParameter`, Secrets Manager
+//!   `PutSecretValue`/`UpdateSecret`/`RotateSecret`, Lambda `UpdateFunctionConfiguration`,
+//!   concurrency, DynamoDB `UpdateTable`, RDS `Modify*`, capacity, queue and load balancer
+//!   attributes, event source mappings, alarms);
+//! - **permission**: who may do what (IAM policies and role trust, KMS key policies, grants
+//!   and key state, bucket and resource policies, Lambda permissions);
+//! - **network**: where packets may go (security groups, NACLs, routes, DNS records, VPC
+//!   endpoints);
+//! - **data**: data is deleted or restored (`Delete*` of tables, buckets, objects, DB
+//!   instances, `Restore*`);
+//! - **routine**: calls AWS services and agents make whenever a task or function starts or
+//!   an agent reports: `CreateLogStream`/`PutLogEvents`, `AssumeRole*`, KMS `Decrypt`/
+//!   `Encrypt`/`GenerateDataKey*`, `PutMetricData`, X-Ray `PutTraceSegments`, SSM agent
+//!   `UpdateInstanceInformation`, ECS agent `Submit*StateChange`, and every call an AWS service
+//!   makes on its own (`userIdentity.type` `AWSService`: task ENIs, replacement tasks). They
+//!   are kept out of the cause ranking and summarised in one line;
+//! - **other**: any other mutating call.
+//!
+//! Changes are grouped by action and actor, where the actor of an assumed role is the role,
+//! not the session: a pipeline that runs in a new session each time is one actor.
+//!
+//! # Scoring: the time order decides
+//!
+//! A change has no baseline rate to burst above: it matters by how shortly it happened
+//! *before* the anchor (the first strong anomaly, see [`super`]). A change made more than a
+//! minute (clock skew) after the anchor is never a suspect: it is a response or a
+//! consequence, and its title says so. Deploy and configuration changes stay suspects for
+//! the change lookback (`change_lookback`, default 6 h; a slow leak or a filling disk starts
+//! long before the first error) with a slow decay (`exp(-minutes / 45)`); the other classes
+//! decay within minutes (`exp(-minutes / 10)`, at most an hour). A deploy is the most likely
+//! cause of a new failure whoever made it, so automation is not discounted for deploy,
+//! configuration, permission and network changes; only unclassified calls by automation
+//! weigh less than a person's. Changes repeated at a steady rate in both windows (automation
+//! that runs every minute) are discounted.
 use super::{BoundedCounter, Ctx, PhaseCounts, human_delta, note_origin};
 use crate::evidence::{self, Evidence, EvidenceKind};
 use crate::record::{AuditEvent, RecordKind};
@@ -12,6 +51,296 @@ use crate::request::Phase;
 use crate::telemetry::{Origin, OriginId};
 use chrono::{DateTime, Utc};
 use std::collections::BTreeMap;
+
+/// What a change does (see the module docs).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) enum ChangeClass {
+    Deploy,
+    Configuration,
+    Permission,
+    Network,
+    Data,
+    Routine,
+    Other,
+}
+
+impl ChangeClass {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ChangeClass::Deploy => "deploy",
+            ChangeClass::Configuration => "configuration",
+            ChangeClass::Permission => "permission",
+            ChangeClass::Network => "network",
+            ChangeClass::Data => "data",
+            ChangeClass::Routine => "routine",
+            ChangeClass::Other => "other",
+        }
+    }
+
+    /// How bad such a change is when it goes wrong.
+    fn severity(self, person: bool) -> f64 {
+        match self {
+            ChangeClass::Deploy | ChangeClass::Permission | ChangeClass::Network => 0.9,
+            ChangeClass::Configuration => 0.85,
+            ChangeClass::Data => 0.75,
+            ChangeClass::Routine => 0.05,
+            ChangeClass::Other if person => 0.8,
+            ChangeClass::Other => 0.6,
+        }
+    }
+
+    /// Changes whose effect may show long after them (a leak, a filling disk, a cache that
+    /// expires): they stay suspects for the whole change lookback.
+    fn slow_acting(self) -> bool {
+        matches!(self, ChangeClass::Deploy | ChangeClass::Configuration)
+    }
+}
+
+/// Event names of each class, in the order they are tried. A name matches itself and the
+/// same name with an API-version suffix (`UpdateFunctionCode20150331v2`); a name ending in
+/// `*` is a family (`ModifyDB*`: `ModifyDBInstance`, `ModifyDBCluster`...).
+const CLASSES: &[(ChangeClass, &[&str])] = &[
+    (
+        ChangeClass::Routine,
+        &[
+            "CreateLogStream",
+            "PutLogEvents",
+            "AssumeRole*",
+            "GetSessionToken",
+            "GetFederationToken",
+            "Decrypt",
+            "Encrypt",
+            "GenerateDataKey*",
+            "ReEncrypt",
+            "PutMetricData",
+            "PutTraceSegments",
+            "PutTelemetryRecords",
+            "UpdateInstanceInformation",
+            "SubmitTaskStateChange",
+            "SubmitContainerStateChange",
+            "SubmitAttachmentStateChanges",
+            "RegisterContainerInstance",
+            "UpdateContainerInstancesState",
+            "SendHeartbeat",
+            "ConsoleLogin",
+            "StartQuery",
+            "StopQuery",
+        ],
+    ),
+    (
+        ChangeClass::Deploy,
+        &[
+            "UpdateService",
+            "CreateService",
+            "RegisterTaskDefinition",
+            "UpdateFunctionCode",
+            "PublishVersion",
+            "UpdateAlias",
+            "CreateDeployment",
+            "UpdateStack",
+            "CreateStack",
+            "ExecuteChangeSet",
+            "StartDeployment",
+            "UpdateEnvironment",
+            "PutImage",
+            "StartInstanceRefresh",
+            "CreateLaunchTemplateVersion",
+            "PublishLayerVersion",
+            "UpdateApplication",
+            "CreateDeploymentGroup",
+        ],
+    ),
+    (
+        ChangeClass::Permission,
+        &[
+            "PutRolePolicy",
+            "AttachRolePolicy",
+            "DetachRolePolicy",
+            "DeleteRolePolicy",
+            "PutUserPolicy",
+            "AttachUserPolicy",
+            "DetachUserPolicy",
+            "DeleteUserPolicy",
+            "CreatePolicyVersion",
+            "SetDefaultPolicyVersion",
+            "UpdateAssumeRolePolicy",
+            "PutRolePermissionsBoundary",
+            "PutKeyPolicy",
+            "DisableKey",
+            "ScheduleKeyDeletion",
+            "RevokeGrant",
+            "RetireGrant",
+            "PutBucketPolicy",
+            "DeleteBucketPolicy",
+            "PutBucketAcl",
+            "PutPublicAccessBlock",
+            "PutResourcePolicy",
+            "DeleteResourcePolicy",
+            "AddPermission",
+            "RemovePermission",
+        ],
+    ),
+    (
+        ChangeClass::Network,
+        &[
+            "AuthorizeSecurityGroup*",
+            "RevokeSecurityGroup*",
+            "ModifySecurityGroupRules",
+            "UpdateSecurityGroupRuleDescriptions",
+            "CreateNetworkAclEntry",
+            "ReplaceNetworkAclEntry",
+            "DeleteNetworkAclEntry",
+            "ReplaceNetworkAclAssociation",
+            "CreateRoute",
+            "ReplaceRoute",
+            "DeleteRoute",
+            "AssociateRouteTable",
+            "DisassociateRouteTable",
+            "ReplaceRouteTableAssociation",
+            "ChangeResourceRecordSets",
+            "ModifyVpcEndpoint",
+            "DeleteVpcEndpoints",
+            "ModifyInstanceAttribute",
+            "ModifyNetworkInterfaceAttribute",
+            "DeleteNatGateway",
+            "DetachInternetGateway",
+        ],
+    ),
+    (
+        ChangeClass::Configuration,
+        &[
+            "PutParameter",
+            "DeleteParameter",
+            "PutSecretValue",
+            "UpdateSecret",
+            "RotateSecret",
+            "UpdateFunctionConfiguration",
+            "PutFunctionConcurrency",
+            "DeleteFunctionConcurrency",
+            "PutProvisionedConcurrencyConfig",
+            "UpdateEventSourceMapping",
+            "SetQueueAttributes",
+            "UpdateTable",
+            "UpdateTimeToLive",
+            "ModifyDB*",
+            "ModifyCache*",
+            "ModifyReplicationGroup",
+            "ModifyLoadBalancerAttributes",
+            "ModifyTargetGroup*",
+            "ModifyListener",
+            "ModifyRule",
+            "SetDesiredCapacity",
+            "UpdateAutoScalingGroup",
+            "PutScalingPolicy",
+            "PutScheduledUpdateGroupAction",
+            "ModifyVolume",
+            "CreateHostedConfigurationVersion",
+            "UpdateConfigurationProfile",
+            "PutMetricAlarm",
+            "PutRetentionPolicy",
+            "UpdateCertificateOptions",
+            "ImportCertificate",
+            "PutBucketLifecycle*",
+            "PutBucketVersioning",
+            "UpdateApi",
+            "UpdateStage",
+            "UpdateRestApi",
+            "CreateInvalidation",
+            "UpdateDistribution",
+        ],
+    ),
+    (
+        ChangeClass::Data,
+        &[
+            "DeleteTable",
+            "DeleteBucket",
+            "DeleteObject*",
+            "DeleteDBInstance",
+            "DeleteDBCluster",
+            "DeleteItem",
+            "BatchWriteItem",
+            "RestoreDB*",
+            "RestoreTable*",
+            "PurgeQueue",
+            "DeleteQueue",
+            "DeleteFunction",
+            "DeleteLogGroup",
+        ],
+    ),
+];
+
+/// The class of a mutating event: routine when an AWS service made the call on its own,
+/// else by its name.
+pub(crate) fn classify(e: &AuditEvent) -> ChangeClass {
+    if e.identity_type == "AWSService" {
+        return ChangeClass::Routine;
+    }
+    CLASSES
+        .iter()
+        .find(|(_, names)| names.iter().any(|n| name_matches(&e.event_name, n)))
+        .map_or(ChangeClass::Other, |(c, _)| *c)
+}
+
+/// Whether event `name` is `pattern` (see [`CLASSES`]).
+fn name_matches(name: &str, pattern: &str) -> bool {
+    match pattern.strip_suffix('*') {
+        Some(family) => name.starts_with(family),
+        None => name
+            .strip_prefix(pattern)
+            .is_some_and(|rest| rest.is_empty() || rest.starts_with(|c: char| c.is_ascii_digit())),
+    }
+}
+
+/// A SQL (Trino/Athena) predicate on the event-name column `column` that is true exactly
+/// when [`classify`] would call a mutating event made by a principal (not an AWS service)
+/// deploy- or configuration-class, the changes that stay suspects for the whole change
+/// lookback: generated from [`CLASSES`], so the list of event names has one home. A class
+/// matches only when no class tried before it does (the order of [`classify`]); a name
+/// matches itself with an optional API-version suffix, a `*` family its prefix (see
+/// [`name_matches`]). The caller adds the identity, `readonly` and `errorcode` conditions.
+#[cfg(feature = "aws")]
+pub(crate) fn slow_acting_names_sql(column: &str) -> String {
+    // The names are identifiers of letters and digits: nothing to escape in the regex or in
+    // the string literal (a test checks it).
+    let regex = |names: &[&str]| {
+        let alts: Vec<String> = names
+            .iter()
+            .map(|n| match n.strip_suffix('*') {
+                Some(family) => format!("{family}.*"),
+                None => format!("{n}(?:[0-9].*)?"),
+            })
+            .collect();
+        format!("'^(?:{})$'", alts.join("|"))
+    };
+    let mut earlier: Vec<&str> = Vec::new();
+    let mut terms = Vec::new();
+    for (class, names) in CLASSES {
+        if class.slow_acting() {
+            let mut t = format!("regexp_like({column}, {})", regex(names));
+            if !earlier.is_empty() {
+                t.push_str(&format!(
+                    " AND NOT regexp_like({column}, {})",
+                    regex(&earlier)
+                ));
+            }
+            terms.push(format!("({t})"));
+        }
+        earlier.extend_from_slice(names);
+    }
+    format!("({})", terms.join(" OR "))
+}
+
+/// Who made a change, for grouping: the role of an assumed-role session (`role/session` →
+/// `role`), so that a pipeline or an agent that runs in a new session each time is one actor;
+/// a person's SSO session keeps the person's name in the title, from the first event.
+fn actor_key(e: &AuditEvent) -> String {
+    if e.identity_type == "AssumedRole"
+        && let Some((role, _)) = e.actor.split_once('/')
+    {
+        return role.to_string();
+    }
+    e.actor.clone()
+}
 
 /// Distinct change and error groups kept.
 const MAX_GROUPS: usize = 1000;
@@ -73,6 +402,9 @@ pub(crate) struct AuditAggregator {
     errors: BTreeMap<(String, String, String, String), Group>,
     read_only: BoundedCounter,
     read_only_counts: Option<PhaseCounts>,
+    /// Routine calls by action and actor (role), and their counts.
+    routine: BoundedCounter,
+    routine_counts: Option<PhaseCounts>,
     dropped_groups: u64,
     origins: Vec<OriginId>,
 }
@@ -126,10 +458,18 @@ impl AuditAggregator {
                 .add(&ctx.timeline, phase, ts);
             return;
         }
+        if classify(&e) == ChangeClass::Routine {
+            self.routine
+                .add(&format!("{} by {}", e.event_name, actor_key(&e)), 200);
+            self.routine_counts
+                .get_or_insert_with(|| PhaseCounts::new(&ctx.timeline))
+                .add(&ctx.timeline, phase, ts);
+            return;
+        }
         let key = (
             e.event_source.clone(),
             e.event_name.clone(),
-            e.actor.clone(),
+            actor_key(&e),
             e.resources.first().cloned().unwrap_or_default(),
         );
         Self::add_to(
@@ -179,10 +519,8 @@ impl AuditAggregator {
 
     pub fn finish(self, ctx: &Ctx<'_>, origins: &[Origin], anchor: DateTime<Utc>) -> Vec<Evidence> {
         let mut out = Vec::new();
-        for ((_, name, actor, resource), g) in self.changes {
-            out.push(change_evidence(
-                ctx, origins, anchor, &name, &actor, &resource, g,
-            ));
+        for ((_, name, _, resource), g) in self.changes {
+            out.push(change_evidence(ctx, origins, anchor, &name, &resource, g));
         }
         for ((name, code, actor, resource), g) in self.errors {
             let e0 = &g.first;
@@ -240,6 +578,31 @@ impl AuditAggregator {
             e.origins = self.origins.clone();
             out.push(e);
         }
+        if let Some(c) = self.routine_counts {
+            let mut e = Evidence::new(
+                EvidenceKind::AuditSummary,
+                super::source_name(origins, &self.origins, RecordKind::Cloudtrail),
+                format!(
+                    "{} routine AWS calls in the incident window vs {} in the baseline (log streams, role sessions, KMS data keys, agents; not ranked as causes)",
+                    c.incident, c.baseline
+                ),
+            );
+            c.fill(&mut e, ctx);
+            e.detail = Some(format!("most frequent: {}", self.routine.describe(6)));
+            e.signal = evidence::Signal {
+                severity: 0.05,
+                anomaly: 0.0,
+                proximity: 0.0,
+                z: 0.0,
+                new: false,
+            };
+            e.score = 0.01;
+            let locs = super::locators(origins, &self.origins);
+            e.reproduce =
+                crate::reproduce::grep_command(&locs, "CreateLogStream", Some(".eventName"));
+            e.origins = self.origins.clone();
+            out.push(e);
+        }
         if self.dropped_groups > 0
             && let Some(last) = out.last_mut()
         {
@@ -277,25 +640,42 @@ fn describe_event(e: &AuditEvent) -> String {
     )
 }
 
+/// Decay, in minutes, of a suspect change's closeness before the anchor.
+const FAST_DECAY_MINUTES: f64 = 10.0;
+const SLOW_DECAY_MINUTES: f64 = 45.0;
+/// A change this long after the anchor is after it (clock skew between sources allowed).
+const SKEW_SECONDS: i64 = 60;
+
 fn change_evidence(
     ctx: &Ctx<'_>,
     origins: &[Origin],
     anchor: DateTime<Utc>,
     name: &str,
-    actor: &str,
     resource: &str,
     g: Group,
 ) -> Evidence {
     let e0 = &g.first;
-    // the occurrence closest before the anchor (a minute of clock skew allowed)
-    let limit = anchor + chrono::Duration::minutes(1);
+    let actor = &e0.actor;
+    let class = classify(e0);
+    // the occurrence closest before the anchor (clock skew allowed)
+    let limit = anchor + chrono::Duration::seconds(SKEW_SECONDS);
     let suspect = g.times.iter().filter(|t| **t <= limit).max().copied();
+    let lookback_minutes = if class.slow_acting() {
+        ctx.config.change_lookback.as_secs_f64() / 60.0
+    } else {
+        LOOKBACK_MINUTES
+    };
+    let decay = if class.slow_acting() {
+        SLOW_DECAY_MINUTES
+    } else {
+        FAST_DECAY_MINUTES
+    };
     let closeness = suspect.map_or(0.0, |t| {
         let minutes = (anchor - t).num_seconds().max(0) as f64 / 60.0;
-        if minutes > LOOKBACK_MINUTES {
+        if minutes > lookback_minutes {
             0.0
         } else {
-            (-minutes / 10.0).exp()
+            (-minutes / decay).exp()
         }
     });
     let total = g.counts.incident + g.counts.baseline;
@@ -304,27 +684,32 @@ fn change_evidence(
     let routine = total >= 4 && z < 2.0;
     let anomaly = if routine { closeness * 0.25 } else { closeness };
     let person = by_person(e0);
-    let severity = if person { 0.85 } else { 0.7 };
-    let when = suspect
-        .or(g.counts.last_incident)
-        .or(g.counts.last_baseline);
+    let severity = class.severity(person);
+    let when = suspect.or(g.times.iter().min().copied());
     let on = if resource.is_empty() {
         String::new()
     } else {
         format!(" on {resource}")
     };
     let relation = match when {
-        Some(t) if t <= anchor => format!(", {} before the first anomaly", human_delta(t, anchor)),
-        Some(t) => format!(", {} after the first anomaly", human_delta(anchor, t)),
+        Some(t) if t <= limit && t <= anchor => {
+            format!(", {} before the first anomaly", human_delta(t, anchor))
+        }
+        Some(t) if t <= limit => format!(", {} after the first anomaly", human_delta(anchor, t)),
+        Some(t) => format!(
+            ", {} after the first anomaly began (a response or a consequence, not its cause)",
+            human_delta(anchor, t)
+        ),
         None => String::new(),
     };
-    let times = if total > 1 {
-        format!(" ({total} times)")
+    let times = if g.times.len() > 1 {
+        format!(" ({} times)", g.times.len().max(total as usize))
     } else {
         String::new()
     };
     let title = format!(
-        "{name}{on} by {actor} from {} at {}{relation}{times}",
+        "{name}{on} by {actor} ({} change) from {} at {}{relation}{times}",
+        class.as_str(),
         if e0.source_ip.is_empty() {
             "?"
         } else {
@@ -352,8 +737,9 @@ fn change_evidence(
     };
     e.score = evidence::combine(severity, anomaly, closeness);
     e.detail = Some(format!(
-        "{} call{} {}; identity {} ({}); user agent {}; parameters {}",
+        "{} {} call{} {}; identity {} ({}); user agent {}; parameters {}",
         if person { "manual" } else { "automated" },
+        class.as_str(),
         if total == 1 { "" } else { "s" },
         if routine {
             "repeated at a steady rate (routine)"
@@ -385,6 +771,140 @@ fn change_evidence(
 mod tests {
     use super::*;
     use crate::telemetry::files::cloudtrail::MAX_PARAMS_LEN;
+
+    /// The SQL predicate selects exactly the names `classify` calls deploy or configuration:
+    /// evaluated here with the same regexes, on every listed name, its versioned and family
+    /// forms, and names that only start like one.
+    #[cfg(feature = "aws")]
+    #[test]
+    fn the_lookback_sql_selects_the_slow_acting_classes_only() {
+        let sql = slow_acting_names_sql("eventname");
+        let term = regex::Regex::new(
+            r"\(regexp_like\(eventname, '([^']*)'\)(?: AND NOT regexp_like\(eventname, '([^']*)'\))?\)",
+        )
+        .unwrap();
+        let terms: Vec<(regex::Regex, Option<regex::Regex>)> = term
+            .captures_iter(&sql)
+            .map(|c| {
+                (
+                    regex::Regex::new(&c[1]).unwrap(),
+                    c.get(2).map(|m| regex::Regex::new(m.as_str()).unwrap()),
+                )
+            })
+            .collect();
+        assert_eq!(terms.len(), 2, "{sql}");
+        let selects = |name: &str| {
+            terms.iter().any(|(yes, no)| {
+                yes.is_match(name) && no.as_ref().is_none_or(|n| !n.is_match(name))
+            })
+        };
+        let mut names = vec![
+            "PutBucketTagging".to_string(),
+            "UpdateServiceSettings".to_string(),
+            "XUpdateService".to_string(),
+        ];
+        for (_, list) in CLASSES {
+            for n in *list {
+                assert!(
+                    n.chars().all(|c| c.is_ascii_alphanumeric() || c == '*'),
+                    "{n} needs escaping"
+                );
+                let base = n.trim_end_matches('*');
+                names.extend([
+                    base.to_string(),
+                    format!("{base}20150331v2"),
+                    format!("{base}Instance"),
+                ]);
+            }
+        }
+        let mut selected = 0;
+        for name in &names {
+            let ev = AuditEvent {
+                event_name: name.clone(),
+                identity_type: "AssumedRole".into(),
+                ..Default::default()
+            };
+            let want = classify(&ev).slow_acting();
+            assert_eq!(selects(name), want, "{name}");
+            selected += usize::from(want);
+        }
+        assert!(selected > 100, "{selected}");
+    }
+
+    #[test]
+    fn changes_are_classified_by_what_they_do() {
+        let ev = |name: &str, identity_type: &str| AuditEvent {
+            event_name: name.into(),
+            identity_type: identity_type.into(),
+            ..Default::default()
+        };
+        let cases = [
+            ("CreateLogStream", "AssumedRole", ChangeClass::Routine),
+            ("AssumeRole", "AssumedRole", ChangeClass::Routine),
+            ("GenerateDataKey", "AssumedRole", ChangeClass::Routine),
+            ("PutMetricData", "AssumedRole", ChangeClass::Routine),
+            // an AWS service acting on its own: a replacement task, a task ENI
+            ("RunTask", "AWSService", ChangeClass::Routine),
+            ("CreateNetworkInterface", "AWSService", ChangeClass::Routine),
+            (
+                "UpdateFunctionCode20150331v2",
+                "AssumedRole",
+                ChangeClass::Deploy,
+            ),
+            ("UpdateService", "AssumedRole", ChangeClass::Deploy),
+            ("StartDeployment", "AssumedRole", ChangeClass::Deploy),
+            ("PutParameter", "IAMUser", ChangeClass::Configuration),
+            ("UpdateTable", "IAMUser", ChangeClass::Configuration),
+            ("PutKeyPolicy", "AssumedRole", ChangeClass::Permission),
+            ("DetachRolePolicy", "IAMUser", ChangeClass::Permission),
+            (
+                "ReplaceNetworkAclEntry",
+                "AssumedRole",
+                ChangeClass::Network,
+            ),
+            (
+                "RevokeSecurityGroupIngress",
+                "IAMUser",
+                ChangeClass::Network,
+            ),
+            ("DeleteTable", "IAMUser", ChangeClass::Data),
+            ("PutBucketTagging", "IAMUser", ChangeClass::Other),
+            ("ModifyDBInstance", "IAMUser", ChangeClass::Configuration),
+            (
+                "AuthorizeSecurityGroupEgress",
+                "IAMUser",
+                ChangeClass::Network,
+            ),
+            ("DeleteObjects", "IAMUser", ChangeClass::Data),
+            (
+                "DeleteFunctionConcurrency20171031",
+                "IAMUser",
+                ChangeClass::Configuration,
+            ),
+            // a longer name is another action, not a version of this one
+            ("CreateServiceLinkedRole", "IAMUser", ChangeClass::Other),
+            ("PutImageTagMutability", "IAMUser", ChangeClass::Other),
+        ];
+        for (name, who, class) in cases {
+            assert_eq!(classify(&ev(name, who)), class, "{name} by {who}");
+        }
+    }
+
+    #[test]
+    fn sessions_of_a_role_are_one_actor() {
+        let ev = |actor: &str, identity_type: &str| AuditEvent {
+            actor: actor.into(),
+            identity_type: identity_type.into(),
+            ..Default::default()
+        };
+        assert_eq!(
+            actor_key(&ev("codepipeline-deploy/cp-run-412", "AssumedRole")),
+            "codepipeline-deploy"
+        );
+        assert_eq!(actor_key(&ev("ops-dave", "IAMUser")), "ops-dave");
+        assert_eq!(ChangeClass::Deploy.severity(false), 0.9);
+        assert!(ChangeClass::Other.severity(false) < ChangeClass::Other.severity(true));
+    }
 
     #[test]
     fn every_kept_string_of_an_event_is_capped() {

@@ -1,9 +1,18 @@
 //! Log events → templates with counts per window, onset, level, samples and variable values.
 //!
+//! Silence: a template or a whole log group that logged steadily in the baseline (20 lines or
+//! more) and has been quiet for at least 5 minutes, ten of its usual gaps and a fifth of the
+//! window "stopped" at its last line; a silent group is one item of its own (severity 0.8,
+//! anomaly from the number of lines missing), a silent template keeps its score but gets the
+//! stop time as its onset.
+//!
 //! Each log group has its own bounded [`TemplateMiner`]. Before mining, a message is reduced
 //! to what identifies its kind: a JSON log line to its level and message key (not its
-//! volatile fields), a Lambda/export line to the text after its timestamp, request id and
-//! level, and a multi-line event (stack trace) to its first line plus the exception class.
+//! volatile fields) and, when it has one, its error type (`errorType`, `exceptionClass`,
+//! `errorCode`... one short word), which leads the text so that a new error type under an old
+//! message is a template of its own, a Lambda/export line to the text after its timestamp,
+//! request id and level, and a multi-line event (stack trace) to its first line plus the
+//! exception class.
 
 use super::{Ctx, PhaseCounts, Samples, note_origin, versus};
 use crate::evidence::{self, Evidence, EvidenceKind};
@@ -147,6 +156,32 @@ struct JsonLine<'a> {
     )]
     msg: Option<Cow<'a, str>>,
     error: Option<serde::de::IgnoredAny>,
+    /// The error's kind (exception class, AWS error code): low-cardinality, and what tells a
+    /// new failure from an old one logged under the same message. Separate fields, not
+    /// aliases: a line may carry several, and serde refuses an alias met twice.
+    #[serde(default, rename = "errorType")]
+    error_type: Option<serde_json::Value>,
+    #[serde(default, rename = "error_type")]
+    error_type_snake: Option<serde_json::Value>,
+    #[serde(default, rename = "exceptionClass", alias = "exception_class")]
+    exception_class: Option<serde_json::Value>,
+    #[serde(default, rename = "errorCode", alias = "error_code")]
+    error_code: Option<serde_json::Value>,
+}
+
+/// Bytes an error type may have to be kept in the grouping key: a class or code name is
+/// short; anything longer is a message, not a kind.
+const MAX_ERROR_TYPE_BYTES: usize = 80;
+
+/// The error type of a JSON line when it looks like a kind (one short word with a letter),
+/// not a free-text message or an id.
+fn error_kind(v: Option<&serde_json::Value>) -> Option<&str> {
+    let t = v?.as_str()?.trim();
+    (!t.is_empty()
+        && t.len() <= MAX_ERROR_TYPE_BYTES
+        && !t.contains(char::is_whitespace)
+        && t.contains(|c: char| c.is_ascii_alphabetic()))
+    .then_some(t)
 }
 
 fn clip_bytes(s: &str, max: usize) -> &str {
@@ -185,8 +220,22 @@ pub fn mining_text(message: &str) -> MinedMessage<'_> {
         if j.error.is_some() && level >= LogLevel::Warn {
             text.push_str(" (with error)");
         }
+        // The error type leads the text: the miner only compares messages with the same
+        // first word, so a new type never merges into an old one under the same message.
+        let kind = [
+            &j.error_type,
+            &j.error_type_snake,
+            &j.exception_class,
+            &j.error_code,
+        ]
+        .into_iter()
+        .find_map(|v| error_kind(v.as_ref()));
+        let text = match kind {
+            Some(kind) => format!("{kind}: {text}"),
+            None => format!("{} {text}", level.as_str()),
+        };
         return MinedMessage {
-            text: Cow::Owned(format!("{} {text}", level.as_str())),
+            text: Cow::Owned(text),
             level,
             json: true,
         };
@@ -437,6 +486,9 @@ impl LogAggregator {
             ));
         }
         for g in self.groups {
+            if let Some(e) = group_silence(ctx, origins, &g) {
+                out.push(e);
+            }
             for (id, st) in g.stats {
                 let Some(t) = g.miner.template(id) else {
                     continue;
@@ -460,6 +512,87 @@ impl LogAggregator {
         }
         out
     }
+}
+
+/// Lines a log group must have had in the baseline for its silence to mean something.
+const SILENCE_MIN_BASELINE: u64 = 20;
+/// Minutes a group or template must stay quiet, at least, to have stopped.
+const SILENCE_MIN_MINUTES: f64 = 5.0;
+
+/// When something that used to log steadily stopped: the time of its last line (or the
+/// window start when it logged nothing in the incident window), if it has been quiet since
+/// for at least [`SILENCE_MIN_MINUTES`], ten of its usual gaps and a fifth of the window.
+/// Returns the stop time and the number of lines missing since.
+fn stopped_at(c: &PhaseCounts, ctx: &Ctx<'_>) -> Option<(DateTime<Utc>, f64)> {
+    let w = ctx.window;
+    if c.baseline < SILENCE_MIN_BASELINE {
+        return None;
+    }
+    let rate = c.baseline as f64 / w.baseline_secs();
+    let last = c.last_incident.unwrap_or(w.start).max(w.start);
+    let quiet = (w.end - last).num_milliseconds() as f64 / 1000.0;
+    let needed = (SILENCE_MIN_MINUTES * 60.0)
+        .max(10.0 / rate)
+        .max(0.2 * w.incident_secs());
+    (quiet >= needed).then_some((last, rate * quiet))
+}
+
+/// The words that mark a whole log group's silence in its title.
+const GROUP_SILENCE: &str = "the whole log group went silent";
+
+/// Whether `e` is the silence of a whole log group (see [`group_silence`]).
+pub(crate) fn is_group_silence(e: &Evidence) -> bool {
+    e.kind == EvidenceKind::LogTemplate && e.signal.z < 0.0 && e.title.contains(GROUP_SILENCE)
+}
+
+/// A whole log group that went silent (a stopped consumer, a crashed task): one item with the
+/// time it stopped, an anomaly of its own (severity 0.8).
+fn group_silence(ctx: &Ctx<'_>, origins: &[Origin], g: &GroupState) -> Option<Evidence> {
+    let mut total = PhaseCounts::new(&ctx.timeline);
+    let mut ids = Vec::new();
+    for st in g.stats.values() {
+        total.incident += st.counts.incident;
+        total.baseline += st.counts.baseline;
+        total.last_incident = total.last_incident.max(st.counts.last_incident);
+        total.last_baseline = total.last_baseline.max(st.counts.last_baseline);
+        for o in &st.origins {
+            note_origin(&mut ids, *o);
+        }
+    }
+    let (at, missing) = stopped_at(&total, ctx)?;
+    let mut e = Evidence::new(
+        EvidenceKind::LogTemplate,
+        super::source_name(origins, &ids, RecordKind::Logs),
+        format!(
+            "[{}] stopped: {GROUP_SILENCE} at {} ({} lines in the baseline, {} in the incident window, none since)",
+            g.name,
+            at.format("%H:%M:%SZ"),
+            total.baseline,
+            total.incident
+        ),
+    );
+    e.count = total.incident;
+    e.baseline_count = total.baseline;
+    e.first_seen = total.last_baseline;
+    e.last_seen = total.last_incident.or(total.last_baseline);
+    e.onset = Some(at);
+    e.level = Some(LogLevel::Unknown.as_str().to_string());
+    e.resources = vec![g.name.to_string()];
+    let z = -missing.sqrt();
+    e.signal = evidence::Signal {
+        severity: 0.8,
+        anomaly: evidence::anomaly_from_z(-z),
+        proximity: 0.0,
+        z,
+        new: false,
+    };
+    e.detail = Some(format!(
+        "about {missing:.0} lines expected since at the baseline rate; every template of the group stopped"
+    ));
+    let locs = super::locators(origins, &ids);
+    e.reproduce = crate::reproduce::grep_command(&locs, "", None);
+    e.origins = ids;
+    Some(e)
 }
 
 /// `name` within [`GROUP_NAME_BYTES`] (shared, not copied, when it already is).
@@ -552,10 +685,16 @@ fn template_evidence(
     } else {
         format!("{} ", level.as_str())
     };
-    let title = if c.incident == 0 && c.baseline > 0 {
-        format!("{prefix}[{group}] stopped: {title_text}")
-    } else {
-        format!("{prefix}[{group}] {title_text}")
+    let stopped = if z < 0.0 { stopped_at(c, ctx) } else { None };
+    let title = match stopped {
+        Some((at, _)) => format!(
+            "{prefix}[{group}] stopped at {}: {title_text}",
+            at.format("%H:%M:%SZ")
+        ),
+        None if c.incident == 0 && c.baseline > 0 => {
+            format!("{prefix}[{group}] stopped: {title_text}")
+        }
+        None => format!("{prefix}[{group}] {title_text}"),
     };
     let mut e = Evidence::new(
         EvidenceKind::LogTemplate,
@@ -563,6 +702,10 @@ fn template_evidence(
         title,
     );
     c.fill(&mut e, ctx);
+    if let Some((at, _)) = stopped {
+        // a silence begins when the lines stopped
+        e.onset = Some(at);
+    }
     e.level = Some(level.as_str().to_string());
     e.resources = vec![group.to_string()];
     e.signal = evidence::Signal {
@@ -664,6 +807,36 @@ mod tests {
         let d = mining_text("{broken json ERROR here");
         assert!(!d.json);
         assert_eq!(d.level, LogLevel::Error);
+    }
+
+    #[test]
+    fn json_error_types_lead_the_grouping_text() {
+        // Lambda's JSON log format: the same message, two error types
+        let old = mining_text(
+            r#"{"timestamp":"2025-04-13T11:02:00.000Z","level":"ERROR","message":"Invoke failed","errorType":"ValidationError","errorMessage":"client_id is required"}"#,
+        );
+        let new = mining_text(
+            r#"{"timestamp":"2025-04-13T11:03:00.000Z","level":"ERROR","message":"Invoke failed","errorType":"KMSAccessDeniedException","errorMessage":"no access"}"#,
+        );
+        assert_eq!(old.text, "ValidationError: Invoke failed");
+        assert_eq!(new.text, "KMSAccessDeniedException: Invoke failed");
+        assert_eq!(new.level, LogLevel::Error);
+        // several error fields: the first kind wins, the line still parses as JSON
+        let both = mining_text(
+            r#"{"level":"error","msg":"call failed","errorCode":"ThrottlingException","error_type":"ClientError"}"#,
+        );
+        assert!(both.json);
+        assert_eq!(both.text, "ClientError: call failed");
+        // free text or a number is not a kind
+        let text =
+            mining_text(r#"{"level":"error","msg":"x","errorType":"connection reset by peer"}"#);
+        assert_eq!(text.text, "ERROR x");
+        let num = mining_text(r#"{"level":"error","msg":"x","errorCode":503}"#);
+        assert_eq!(num.text, "ERROR x");
+        let mut miner = TemplateMiner::new(MinerConfig::default());
+        let a = miner.add(&old.text);
+        let b = miner.add(&new.text);
+        assert_ne!(a, b, "a new error type is a template of its own");
     }
 
     #[test]

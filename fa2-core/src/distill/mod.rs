@@ -3,8 +3,34 @@
 //! [`Distiller`] is a [`RecordSink`]-like consumer that routes each record to the aggregator of
 //! its kind. Aggregators keep only bounded aggregates (counts, minute timelines, a few samples,
 //! top values), never raw records, so memory does not grow with the number of lines. At the
-//! end, [`Distiller::finish`] scores the candidates against the anchor (the earliest strong
-//! anomaly), links them across sources, redacts every text and ranks them `E1..En`.
+//! end, [`Distiller::finish`] scores the candidates against the anchor (the onset of the
+//! incident), links them across sources, redacts every text and ranks them `E1..En`.
+//!
+//! # Causes, not coincidences
+//!
+//! - **The onset rule** (`anchor_of`): the incident begins with its first error-class anomaly
+//!   (new or bursting errors, 5xx, faults, failed calls: severity ≥ 0.7), or with a metric
+//!   shift, trend or log-group silence that began up to `PRECURSOR_MINUTES` (20) before it
+//!   (the errors follow a saturation or a stopped consumer). A new WARN/INFO chatter is never the onset by
+//!   itself. Proximity is measured to the onset, and the time order of changes against it.
+//! - **Changes** (`audit`): classified as deploy, configuration, permission, network, data,
+//!   routine or other. Routine AWS activity (log streams, role sessions, KMS data keys, metric
+//!   and agent calls, anything an AWS service does on its own) is summarised in one line and
+//!   never ranked as a cause; the rest is grouped by action and actor (the role, not each
+//!   session). A change after the onset (a minute of clock skew allowed) is a response or a
+//!   consequence: it scores no anomaly and is never linked as a cause. Deploy and
+//!   configuration changes are suspects for [`DistillConfig::change_lookback`] before the
+//!   window (CloudTrail events before the baseline are kept that far back), with a slow decay.
+//! - **Trends and silences** (`metrics`, `logs`): a metric that climbs steadily has the time
+//!   its climb began as its onset, even before the window; a metric that drops to zero, a
+//!   template or a whole log group that goes quiet is an anomaly with the time it stopped.
+//! - **Cascades** (`link`): a saturation metric (a load, a utilisation, a pool or a queue
+//!   going up) or a log group's silence that began 90 s to 20 minutes before the first error
+//!   ranks above the errors and is linked to them, and a change shortly before a trend's start explains
+//!   the trend. The downstream X-Ray names as faulting (a fault or throttle at a remote
+//!   service) ranks above the callers' errors that began with or after it, and the log group
+//!   that failed first above the later groups that name it.
+//! - **Structured logs** (`logs`): a JSON line's error type is part of its template.
 
 mod alarms;
 mod alb;
@@ -18,7 +44,7 @@ mod metrics;
 mod requests;
 mod traces;
 
-use crate::evidence::{self, Evidence};
+use crate::evidence::{self, Evidence, EvidenceKind};
 use crate::record::{Record, RecordKind};
 use crate::redact::Redactor;
 use crate::request::{Phase, Window};
@@ -28,7 +54,10 @@ use std::collections::BTreeMap;
 
 #[cfg(feature = "aws")]
 pub(crate) use alb::path_pattern_sql;
+#[cfg(feature = "aws")]
+pub(crate) use audit::slow_acting_names_sql;
 pub use logs::{LogLevel, MinedMessage, mining_text};
+pub(crate) use traces::downstream_of;
 
 /// Tunables of distillation (defaults suit most services).
 #[derive(Debug, Clone)]
@@ -43,6 +72,10 @@ pub struct DistillConfig {
     pub sample_chars: usize,
     /// Evidence items kept in the report.
     pub max_evidence: usize,
+    /// How long before the incident window deploy- and configuration-class changes are still
+    /// suspects (config `change_lookback`): CloudTrail events this far before the start are
+    /// kept even when they precede the baseline.
+    pub change_lookback: std::time::Duration,
 }
 
 impl Default for DistillConfig {
@@ -53,6 +86,7 @@ impl Default for DistillConfig {
             samples: 3,
             sample_chars: 1200,
             max_evidence: 200,
+            change_lookback: crate::window::DEFAULT_CHANGE_LOOKBACK,
         }
     }
 }
@@ -559,6 +593,26 @@ impl Distiller {
             self.metrics.add(origin, m, &self.window);
             return;
         }
+        // A change before the baseline may still be the cause (a deploy that started a slow
+        // leak): CloudTrail events within the change lookback go to the audit aggregator.
+        if let (Record::Audit(a), Some(t)) = (&record, ts)
+            && self.window.phase(t) == Phase::Outside
+            && t < self.window.baseline_start
+            && chrono::Duration::from_std(self.config.change_lookback)
+                .ok()
+                .and_then(|lb| self.window.start.checked_sub_signed(lb))
+                .is_some_and(|from| t >= from)
+        {
+            self.stats.records_outside += 1;
+            let ctx = Ctx {
+                window: &self.window,
+                timeline: self.timeline,
+                config: &self.config,
+            };
+            self.audit
+                .add(&ctx, origin, Phase::Outside, t, (**a).clone());
+            return;
+        }
         let Some((phase, ts)) = self.count_phase(ts) else {
             return;
         };
@@ -647,16 +701,58 @@ impl Distiller {
     }
 }
 
-/// The earliest onset among strong anomalies (errors that are new or bursting), or the
-/// window start when there is none.
+/// How long before the first error a metric shift or a silence may begin and still be taken
+/// as the start of the incident (a saturation or a stopped consumer the errors follow).
+pub(crate) const PRECURSOR_MINUTES: i64 = 20;
+
+/// Whether an item is an error-class anomaly: new or bursting errors, 5xx, faults, failed
+/// calls (not a WARN chatter, a metric or a silence).
+pub(crate) fn is_error_anomaly(e: &Evidence) -> bool {
+    e.signal.anomaly >= 0.5 && e.signal.severity >= 0.7 && e.signal.z > 0.0
+}
+
+/// Whether an item is a precursor kind: a metric that shifted (up, down, a trend, a drop to
+/// zero) or a whole log group that went silent. A single template that stops is not one: an
+/// old version's lines stop at every deploy.
+pub(crate) fn is_precursor(e: &Evidence) -> bool {
+    e.signal.anomaly >= 0.5 && (e.kind == EvidenceKind::MetricShift || logs::is_group_silence(e))
+}
+
+/// The onset of the incident, the reference for proximity and for the time order of changes.
+///
+/// The onset rule: the first error-class anomaly ([`is_error_anomaly`]) begins the incident,
+/// unless a metric shift or a log group's silence ([`is_precursor`]) began up to
+/// [`PRECURSOR_MINUTES`] before it: then that earlier signal does (the errors follow a saturation or a stopped
+/// consumer). With no error at all, the earliest precursor does; with neither, the earliest
+/// strong anomaly of any kind; else the window start. A noisy new WARN or INFO template is
+/// never the onset by itself. Onsets more than 5 minutes before the window are ignored (a
+/// chronic shift is not this incident's start).
 fn anchor_of(items: &[Evidence], window: &Window) -> DateTime<Utc> {
-    items
-        .iter()
-        .filter(|e| e.signal.anomaly >= 0.5 && e.signal.severity >= 0.6)
-        .filter_map(|e| e.onset)
-        .filter(|o| *o >= window.start - chrono::Duration::minutes(5))
-        .min()
-        .unwrap_or(window.start)
+    let floor = window.start - chrono::Duration::minutes(5);
+    let first = |f: &dyn Fn(&Evidence) -> bool| {
+        items
+            .iter()
+            .filter(|e| f(e))
+            .filter_map(|e| e.onset)
+            .filter(|o| *o >= floor)
+            .min()
+    };
+    let error = first(&is_error_anomaly);
+    let precursor = first(&|e: &Evidence| {
+        is_precursor(e)
+            && e.onset.is_some_and(|o| {
+                error.is_none_or(|err| {
+                    o <= err && o >= err - chrono::Duration::minutes(PRECURSOR_MINUTES)
+                })
+            })
+    });
+    match (error, precursor) {
+        (Some(e), Some(p)) => e.min(p),
+        (Some(e), None) => e,
+        (None, Some(p)) => p,
+        (None, None) => first(&|e: &Evidence| e.signal.anomaly >= 0.5 && e.signal.severity >= 0.6)
+            .unwrap_or(window.start),
+    }
 }
 
 fn redact_evidence(e: &mut Evidence, r: &Redactor) {
@@ -779,6 +875,288 @@ impl BoundedCounter {
 
     pub fn total(&self) -> u64 {
         self.map.values().sum::<u64>() + self.other
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod cause_tests {
+    //! The cause rules end to end through the distiller: routine AWS activity, the time order
+    //! of changes, the change lookback, silences and the onset rule.
+    use super::*;
+    use crate::record::{AuditEvent, LogEvent, MetricSeries};
+    use std::sync::Arc;
+
+    fn window() -> Window {
+        let s = crate::time::parse_timestamp("2025-04-08T10:00:00Z").unwrap();
+        Window::with_baseline(
+            s,
+            s + chrono::Duration::minutes(30),
+            std::time::Duration::from_secs(3600),
+        )
+        .unwrap()
+    }
+
+    fn at(w: &Window, secs: i64) -> DateTime<Utc> {
+        w.start + chrono::Duration::seconds(secs)
+    }
+
+    fn log(w: &Window, secs: i64, group: &str, msg: &str) -> Record {
+        Record::Log(LogEvent {
+            ts: at(w, secs),
+            group: Arc::from(group),
+            stream: None,
+            message: msg.into(),
+        })
+    }
+
+    fn call(w: &Window, secs: i64, name: &str, identity_type: &str, actor: &str) -> Record {
+        Record::Audit(Box::new(AuditEvent {
+            time: Some(at(w, secs)),
+            event_source: "x.amazonaws.com".into(),
+            event_name: name.into(),
+            identity_type: identity_type.into(),
+            actor: actor.into(),
+            source_ip: "10.0.1.5".into(),
+            read_only: Some(false),
+            resources: vec!["orders".into()],
+            ..Default::default()
+        }))
+    }
+
+    /// 40 new errors in `/ecs/orders` from `onset` seconds after the start.
+    fn errors(d: &mut Distiller, w: &Window, onset: i64) {
+        for i in 0..40 {
+            d.accept(
+                0,
+                log(
+                    w,
+                    onset + i * 20,
+                    "/ecs/orders",
+                    "ERROR KeyError: 'address'",
+                ),
+            );
+        }
+    }
+
+    #[test]
+    fn routine_calls_are_summarised_and_a_pipeline_deploy_leads() {
+        let w = window();
+        let mut d = Distiller::new(w, DistillConfig::default());
+        // every task start: a log stream and a role session, a new session each time
+        for i in 0..50 {
+            let secs = 60 + i * 3;
+            let session = format!("orders-task-role/{i:032x}");
+            d.accept(
+                0,
+                call(&w, secs, "CreateLogStream", "AssumedRole", &session),
+            );
+            d.accept(
+                0,
+                call(
+                    &w,
+                    secs,
+                    "AssumeRole",
+                    "AWSService",
+                    "ecs-tasks.amazonaws.com",
+                ),
+            );
+            d.accept(
+                0,
+                call(
+                    &w,
+                    secs,
+                    "GenerateDataKey",
+                    "AWSService",
+                    "sqs.amazonaws.com",
+                ),
+            );
+        }
+        d.accept(
+            0,
+            call(
+                &w,
+                70,
+                "UpdateFunctionCode20150331v2",
+                "AssumedRole",
+                "codebuild-role/AWSCodeBuild-1",
+            ),
+        );
+        errors(&mut d, &w, 190);
+        let out = d.finish(&crate::redact::Redactor::builtin());
+        let changes: Vec<&Evidence> = out
+            .evidence
+            .iter()
+            .filter(|e| e.kind == EvidenceKind::AuditChange)
+            .collect();
+        assert_eq!(
+            changes.len(),
+            1,
+            "routine calls are not changes: {changes:?}"
+        );
+        assert!(
+            changes[0]
+                .title
+                .starts_with("UpdateFunctionCode20150331v2 on orders by codebuild-role/AWSCodeBuild-1 (deploy change)"),
+            "{}",
+            changes[0].title
+        );
+        let rank = out.evidence.iter().position(|e| e.id == changes[0].id);
+        assert!(rank.is_some_and(|r| r <= 1), "{rank:?}");
+        let summary: Vec<&Evidence> = out
+            .evidence
+            .iter()
+            .filter(|e| e.title.contains("routine AWS calls"))
+            .collect();
+        assert_eq!(summary.len(), 1);
+        assert_eq!(summary[0].count, 150);
+        assert!(
+            summary[0]
+                .detail
+                .as_deref()
+                .is_some_and(|d| d.contains("CreateLogStream by orders-task-role ×50")),
+            "{:?}",
+            summary[0].detail
+        );
+    }
+
+    #[test]
+    fn a_change_after_the_onset_is_a_response_not_a_cause() {
+        let w = window();
+        let mut d = Distiller::new(w, DistillConfig::default());
+        errors(&mut d, &w, 120);
+        d.accept(0, call(&w, 300, "UpdateTable", "IAMUser", "oncall-tomo"));
+        let out = d.finish(&crate::redact::Redactor::builtin());
+        assert_eq!(out.anchor, at(&w, 120));
+        let c = out
+            .evidence
+            .iter()
+            .find(|e| e.kind == EvidenceKind::AuditChange)
+            .unwrap();
+        assert!(
+            c.title.contains(
+                "3m 00s after the first anomaly began (a response or a consequence, not its cause)"
+            ),
+            "{}",
+            c.title
+        );
+        assert_eq!(c.signal.anomaly, 0.0);
+        assert!(c.links.is_empty(), "never linked as a cause: {:?}", c.links);
+        assert_eq!(out.evidence[0].kind, EvidenceKind::LogTemplate);
+    }
+
+    #[test]
+    fn a_deploy_before_the_baseline_is_kept_within_the_change_lookback() {
+        let w = window();
+        let run = |lookback_h: u64| {
+            let mut d = Distiller::new(
+                w,
+                DistillConfig {
+                    change_lookback: std::time::Duration::from_secs(lookback_h * 3600),
+                    ..DistillConfig::default()
+                },
+            );
+            // 90 minutes before the start: before the 60-minute baseline
+            d.accept(
+                0,
+                call(
+                    &w,
+                    -5400,
+                    "UpdateService",
+                    "AssumedRole",
+                    "codepipeline-deploy/run-1",
+                ),
+            );
+            errors(&mut d, &w, 120);
+            d.finish(&crate::redact::Redactor::builtin())
+        };
+        let out = run(6);
+        let c = out
+            .evidence
+            .iter()
+            .find(|e| e.kind == EvidenceKind::AuditChange)
+            .unwrap();
+        assert!(
+            c.title.contains("1h 32m before the first anomaly"),
+            "{}",
+            c.title
+        );
+        // exp(-92 / 45): still a suspect
+        assert!((c.signal.proximity - (-92.0f64 / 45.0).exp()).abs() < 1e-3);
+        assert_eq!(out.stats.records_outside, 1);
+        let none = run(0);
+        assert!(
+            none.evidence
+                .iter()
+                .all(|e| e.kind != EvidenceKind::AuditChange),
+            "a lookback of 0 looks no further than the baseline"
+        );
+    }
+
+    #[test]
+    fn a_silent_log_group_is_an_anomaly_with_its_stop_time_and_the_onset() {
+        let w = window();
+        let mut d = Distiller::new(w, DistillConfig::default());
+        // a consumer logging every 30 s, which stops 5 minutes into the window
+        for i in 0..130 {
+            let secs = -3600 + i * 30;
+            d.accept(0, log(&w, secs, "/ecs/worker", "INFO fulfilled order 12"));
+        }
+        // a WARN that begins 4 minutes later (orders pending) is not the onset
+        for i in 0..20 {
+            d.accept(
+                0,
+                log(&w, 540 + i * 60, "/ecs/api", "WARN order 7 still pending"),
+            );
+        }
+        let out = d.finish(&crate::redact::Redactor::builtin());
+        let silent = out
+            .evidence
+            .iter()
+            .find(|e| e.title.contains("whole log group went silent"))
+            .unwrap();
+        assert_eq!(
+            silent.title,
+            "[/ecs/worker] stopped: the whole log group went silent at 10:04:30Z (120 lines in the baseline, 10 in the incident window, none since)"
+        );
+        assert_eq!(silent.onset, Some(at(&w, 270)));
+        assert_eq!(out.anchor, at(&w, 270));
+        assert_eq!(out.evidence[0].id, silent.id);
+    }
+
+    #[test]
+    fn a_saturation_before_the_errors_is_the_onset_and_ranks_first() {
+        let w = window();
+        let mut d = Distiller::new(w, DistillConfig::default());
+        // CPU flat at 30 for the baseline, 100 from 3 minutes into the window
+        let points = (-60..30)
+            .map(|m| {
+                let v = if m >= 3 {
+                    100.0
+                } else {
+                    30.0 + f64::from((m % 3) as i32)
+                };
+                (at(&w, m * 60), v)
+            })
+            .collect();
+        d.accept(
+            0,
+            Record::Metric(MetricSeries {
+                id: "m1".into(),
+                label: "CPUUtilization (shop-db)".into(),
+                points,
+            }),
+        );
+        errors(&mut d, &w, 330);
+        let out = d.finish(&crate::redact::Redactor::builtin());
+        assert_eq!(out.anchor, at(&w, 180));
+        assert!(
+            out.evidence[0]
+                .title
+                .starts_with("Metric CPUUtilization (shop-db)")
+        );
+        assert_eq!(out.evidence[0].links, vec!["E2".to_string()]);
+        assert!(out.evidence[0].link_reasons[0].contains("errors followed it"));
     }
 }
 

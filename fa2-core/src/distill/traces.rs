@@ -1,5 +1,11 @@
 //! X-Ray → fault, error and throttle root causes grouped by service and exception (from
 //! trace summaries and from the spans of full traces), and latency percentiles per service.
+//!
+//! A root cause outside the service that received the request is a **faulting downstream**:
+//! in a summary, a root-cause service other than the entry point or a remote entity; in a
+//! full trace, a subsegment of namespace `remote` or `aws` (a call to another service or to
+//! AWS). Its item's detail begins with [`DOWNSTREAM`] and its name ([`downstream_of`]):
+//! `link` ranks it above the callers' errors it explains.
 
 use super::histogram::{Histogram, latency_evidence};
 use super::{Ctx, PhaseCounts, Samples, note_origin, versus};
@@ -17,6 +23,21 @@ const MAX_SERVICES: usize = 100;
 const NAME_BYTES: usize = 256;
 /// Bytes kept of the exception message of a cause (the report shows a few hundred).
 const MESSAGE_BYTES: usize = 1024;
+/// How the detail of a faulting downstream's item begins (followed by its name and `;`).
+pub(crate) const DOWNSTREAM: &str = "faulting downstream";
+
+/// The name of the downstream an X-Ray item blames, when it is a faulting downstream.
+pub(crate) fn downstream_of(e: &Evidence) -> Option<&str> {
+    if e.kind != EvidenceKind::TraceFault {
+        return None;
+    }
+    let rest = e
+        .detail
+        .as_deref()?
+        .strip_prefix(DOWNSTREAM)?
+        .strip_prefix(' ')?;
+    rest.split(';').next().filter(|n| !n.is_empty())
+}
 
 /// `(kind, service, entity, exception)`
 type CauseKey = (&'static str, String, String, String);
@@ -28,6 +49,8 @@ struct Cause {
     samples: Samples,
     origins: Vec<OriginId>,
     from_full_traces: bool,
+    /// The root cause lies outside the service that received the request.
+    downstream: bool,
 }
 
 #[derive(Debug, Default)]
@@ -56,6 +79,7 @@ impl TraceAggregator {
         message: &str,
         sample: &str,
         full: bool,
+        downstream: bool,
         weight: f64,
     ) {
         for part in [&mut key.1, &mut key.2, &mut key.3] {
@@ -70,7 +94,9 @@ impl TraceAggregator {
             samples: Samples::default(),
             origins: Vec::new(),
             from_full_traces: full,
+            downstream,
         });
+        c.downstream |= downstream;
         c.counts.add_weighted(&ctx.timeline, phase, ts, weight);
         c.samples
             .offer(ctx.config.samples, ctx.config.sample_chars, phase, sample);
@@ -118,6 +144,8 @@ impl TraceAggregator {
                     continue;
                 }
                 seen.push(key.clone());
+                let downstream =
+                    rc.remote || (!s.entry_point.is_empty() && rc.service != s.entry_point);
                 self.count(
                     ctx,
                     origin,
@@ -127,6 +155,7 @@ impl TraceAggregator {
                     &rc.message,
                     &sample(rc),
                     false,
+                    downstream,
                     weight,
                 );
             }
@@ -144,7 +173,9 @@ impl TraceAggregator {
                     s.http_url,
                     s.http_status.map_or("-".into(), |c| c.to_string())
                 );
-                self.count(ctx, origin, phase, ts, key, "", &sample, false, weight);
+                self.count(
+                    ctx, origin, phase, ts, key, "", &sample, false, false, weight,
+                );
             }
         }
         let svc = if s.entry_point.is_empty() {
@@ -194,11 +225,17 @@ impl TraceAggregator {
                 continue;
             }
             seen.push(key.clone());
+            // a subsegment calling another service (`remote`) or AWS (`aws`):
+            // https://docs.aws.amazon.com/xray/latest/devguide/xray-api-segmentdocuments.html
+            let downstream =
+                span.name != span.segment && matches!(span.namespace.as_str(), "remote" | "aws");
             let sample = format!(
                 "trace {} span {} in {}: {} {}",
                 t.id, span.name, span.segment, ex, msg
             );
-            self.count(ctx, origin, phase, ts, key, &msg, &sample, true, 1.0);
+            self.count(
+                ctx, origin, phase, ts, key, &msg, &sample, true, downstream, 1.0,
+            );
         }
     }
 
@@ -231,8 +268,14 @@ impl TraceAggregator {
             );
             c.counts.fill(&mut e, ctx);
             e.signal = c.counts.signal(ctx.window, severity(kind));
+            let blamed = if c.downstream {
+                let name = if entity.is_empty() { &service } else { &entity };
+                format!("{DOWNSTREAM} {name}; ")
+            } else {
+                String::new()
+            };
             e.detail = Some(format!(
-                "{}; message: {}",
+                "{blamed}{}; message: {}",
                 versus(c.counts.incident, c.counts.baseline, ctx.window),
                 super::clip(&c.message, 200)
             ));

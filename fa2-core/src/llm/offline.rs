@@ -3,8 +3,13 @@
 //! is configured and the fallback when the LLM fails.
 //!
 //! Rules: a change linked to an anomaly on a resource it names is the top hypothesis (high
-//! confidence); otherwise the strongest anomaly is, with its corroborating links (medium when
-//! two or more sources agree, else low). Next steps come from what the cited evidence says
+//! confidence), or one linked to errors that began within 5 minutes of it (medium); only
+//! errors and precursors (metric shifts and trends, silences) count as its effects, never a
+//! new WARN/INFO chatter. Otherwise the strongest anomaly is (the distiller ranks a
+//! saturation or a silence that preceded the errors above them, and the faulting downstream
+//! X-Ray names or the first service to fail above their callers' errors: such a lead is
+//! named by the dependency and its effects are cited with the time order), with its corroborating links
+//! (medium when two or more sources agree, else low). Next steps come from what the cited evidence says
 //! (throttling, permissions, timeouts, exhaustion, deploys), never from a guess.
 
 use super::{Analysis, Confidence, Hypothesis, LlmBackend, LlmRequest, LlmResponse, TimelineEntry};
@@ -152,12 +157,19 @@ enum ChangeLink {
 /// Anomalies that begin this soon after a change make it a suspect on timing alone.
 const CLOSE_MINUTES: i64 = 5;
 
+/// Whether a linked item can show a change's harm: an error-class anomaly or a precursor (a
+/// metric shift or trend, a silence). A new WARN or INFO chatter right after a change (a flag
+/// rollout logging its decisions) does not make the change a cause.
+fn shows_harm(e: &Evidence) -> bool {
+    is_effect(e) && (crate::distill::is_error_anomaly(e) || crate::distill::is_precursor(e))
+}
+
 fn change_link(items: &[Evidence], c: &Evidence) -> Option<ChangeLink> {
     let effects: Vec<&Evidence> = c
         .links
         .iter()
         .filter_map(|l| find(items, l))
-        .filter(|e| is_effect(e))
+        .filter(|e| shows_harm(e))
         .collect();
     let first = effects.iter().filter_map(|e| e.onset).min()?;
     if c.link_reasons
@@ -183,7 +195,7 @@ fn change_hypothesis(
         .links
         .iter()
         .filter_map(|l| find(items, l))
-        .filter(|e| is_effect(e))
+        .filter(|e| shows_harm(e))
         .collect();
     if let Some(first) = effects.iter().copied().min_by_key(|e| e.onset) {
         let lead = effects
@@ -276,7 +288,7 @@ pub fn analyze(items: &[Evidence], lang: Language) -> Analysis {
         e.kind == EvidenceKind::AuditChange
             && e.links
                 .iter()
-                .any(|l| find(items, l).is_some_and(is_effect))
+                .any(|l| find(items, l).is_some_and(shows_harm))
     });
     // A change leads only when the anomalies name its resource or began right after it;
     // a looser coincidence is kept as a low-confidence lead after the anomalies.
@@ -300,6 +312,22 @@ pub fn analyze(items: &[Evidence], lang: Language) -> Analysis {
         if used.contains(&e.id) {
             continue;
         }
+        // Request-level symptoms (ALB 5xx, latency) are explained by the error that the same
+        // service logs: that error leads the hypothesis, the symptom corroborates it.
+        let e = if matches!(e.kind, EvidenceKind::Alb | EvidenceKind::AlbLatency) {
+            e.links
+                .iter()
+                .filter_map(|l| find(items, l))
+                .filter(|x| {
+                    matches!(x.kind, EvidenceKind::LogTemplate | EvidenceKind::TraceFault)
+                        && crate::distill::is_error_anomaly(x)
+                        && !used.contains(&x.id)
+                })
+                .max_by(|a, b| a.score.total_cmp(&b.score))
+                .unwrap_or(e)
+        } else {
+            e
+        };
         let corroborating: Vec<&Evidence> = e
             .links
             .iter()
@@ -315,19 +343,66 @@ pub fn analyze(items: &[Evidence], lang: Language) -> Analysis {
                 .take(4)
                 .cloned(),
         );
+        let silence = e.signal.z < 0.0;
+        let saturation = e.kind == EvidenceKind::MetricShift
+            && e.detail
+                .as_deref()
+                .is_some_and(|d| d.starts_with("saturation metric"));
         let novelty = if e.signal.new {
             t(lang, "new", "新規")
+        } else if silence {
+            t(lang, "stopped", "停止")
+        } else if saturation {
+            t(lang, "saturating", "飽和")
         } else {
             t(lang, "increased", "増加")
         };
+        // a silence is named by what went quiet (the group), not by its last message
+        let name = if silence {
+            crate::distill::clip(&e.title, 90)
+        } else if let Some(d) = crate::distill::downstream_of(e) {
+            // the dependency is what the hypothesis blames, the exception how it shows
+            let what = e
+                .title
+                .split("root cause: ")
+                .nth(1)
+                .and_then(|r| r.split(" at ").next())
+                .unwrap_or("");
+            if what.is_empty() {
+                d.to_string()
+            } else {
+                format!("{what} at {d}")
+            }
+        } else {
+            short_name(e)
+        };
         let title = match lang {
-            Language::En => format!("{} ({novelty}, since {})", short_name(e), hhmmss(e)),
-            Language::Ja => format!("{} ({novelty}、{} から)", short_name(e), hhmmss(e)),
+            Language::En => format!("{name} ({novelty}, since {})", hhmmss(e)),
+            Language::Ja => format!("{name} ({novelty}、{} から)", hhmmss(e)),
+        };
+        // the errors that followed this signal, for the time order
+        let followers: Vec<String> = e
+            .links
+            .iter()
+            .zip(&e.link_reasons)
+            .filter(|(_, r)| r.contains("errors followed it"))
+            .map(|(l, _)| format!("[{l}]"))
+            .collect();
+        let order = match (lang, followers.is_empty()) {
+            (_, true) => String::new(),
+            (Language::En, false) => format!(
+                " It began before the errors {}, which followed it: it is their likely origin, they are its effects.",
+                followers.join(" ")
+            ),
+            (Language::Ja, false) => format!(
+                " これはエラー {} より前に始まり、エラーはその後に続きました。エラーの原因である可能性が高く、エラーはその影響です。",
+                followers.join(" ")
+            ),
         };
         let cites: Vec<String> = ids.iter().map(|i| format!("[{i}]")).collect();
         let explanation = match lang {
             Language::En => format!(
-                "{} occurrences in the incident window against {} in the baseline {}. {}",
+                "{} occurrences in the incident window against {} in the baseline {}.{order} {}",
                 e.count,
                 e.baseline_count,
                 cites.join(""),
@@ -347,7 +422,7 @@ pub fn analyze(items: &[Evidence], lang: Language) -> Analysis {
                 }
             ),
             Language::Ja => format!(
-                "インシデント期間に {} 件 (ベースラインでは {} 件) {}。{}",
+                "インシデント期間に {} 件 (ベースラインでは {} 件) {}。{order}{}",
                 e.count,
                 e.baseline_count,
                 cites.join(""),
@@ -762,6 +837,129 @@ mod tests {
             Language::Ja,
         );
         assert!(ja.summary.starts_with("最も可能性の高い原因"));
+    }
+
+    #[test]
+    fn chatter_after_a_change_does_not_make_it_the_cause() {
+        // a flag rollout at 06:30:10, its WARN chatter at 06:30:48, unrelated errors at 06:38
+        let mut change = item(
+            "E1",
+            EvidenceKind::AuditChange,
+            "StartDeployment by appconfig-deployer (deploy change) from 198.51.100.52 at 06:30:10Z",
+            0.74,
+            "2025-04-14T06:30:10Z",
+        );
+        let mut chatter = item(
+            "E3",
+            EvidenceKind::LogTemplate,
+            "WARN [checkout] flag evaluated without targeting context",
+            0.53,
+            "2025-04-14T06:30:48Z",
+        );
+        chatter.signal.severity = 0.6;
+        let mut alb = item(
+            "E2",
+            EvidenceKind::Alb,
+            "ALB payments-tg: 12 HTTP 5xx",
+            0.7,
+            "2025-04-14T06:38:20Z",
+        );
+        alb.signal.severity = 0.8;
+        let mut err = item(
+            "E4",
+            EvidenceKind::LogTemplate,
+            "ERROR [payments] charge failed: SSLHandshakeException: PKIX path building failed",
+            0.66,
+            "2025-04-14T06:38:21Z",
+        );
+        change.link("E3", "change 38s before this began");
+        chatter.link("E1", "change 38s before this began");
+        change.link("E4", "change 8m 11s before this began");
+        err.link("E1", "change 8m 11s before this began");
+        alb.link("E4", "both name payments");
+        err.link("E2", "both name payments");
+        let a = analyze(&[change, alb, chatter, err], Language::En);
+        let h = &a.hypotheses[0];
+        // the change is only loosely linked to errors: the errors lead, the symptom follows
+        assert_eq!(h.evidence[..2], ["E4".to_string(), "E1".to_string()]);
+        assert!(
+            h.title
+                .starts_with("SSLHandshakeException (new, since 06:38:21 UTC)"),
+            "{}",
+            h.title
+        );
+        assert!(h.evidence.contains(&"E2".to_string()));
+    }
+
+    #[test]
+    fn a_saturation_that_preceded_the_errors_leads_with_the_time_order() {
+        let mut cpu = item(
+            "E1",
+            EvidenceKind::MetricShift,
+            "Metric CPUUtilization (shop-db): median 97 in the incident vs 32 in the baseline (up, changed at 19:50:00Z)",
+            0.93,
+            "2025-04-12T19:50:00Z",
+        );
+        cpu.signal.new = false;
+        cpu.detail = Some("saturation metric; shift +40.0 robust standard deviations".into());
+        let mut err = item(
+            "E2",
+            EvidenceKind::LogTemplate,
+            "ERROR [orders-api] query failed: canceling statement due to statement timeout",
+            0.92,
+            "2025-04-12T19:52:31Z",
+        );
+        cpu.link("E2", "began 2m 31s before this, and the errors followed it");
+        err.link("E1", "began 2m 31s before this, and the errors followed it");
+        let a = analyze(&[cpu, err], Language::En);
+        let h = &a.hypotheses[0];
+        assert_eq!(h.evidence, ["E1".to_string(), "E2".to_string()]);
+        assert!(
+            h.title.contains("(saturating, since 19:50:00 UTC)"),
+            "{}",
+            h.title
+        );
+        assert!(
+            h.explanation
+                .contains("It began before the errors [E2], which followed it"),
+            "{}",
+            h.explanation
+        );
+    }
+
+    #[test]
+    fn the_faulting_downstream_leads_named_by_the_dependency() {
+        let mut down = item(
+            "E1",
+            EvidenceKind::TraceFault,
+            "X-Ray fault root cause: java.net.SocketTimeoutException at ledger-service: 25 traces vs 0 in the baseline",
+            0.95,
+            "2025-04-15T13:26:13Z",
+        );
+        down.detail = Some("faulting downstream ledger-service; 25 vs 0".into());
+        let mut err = item(
+            "E2",
+            EvidenceKind::LogTemplate,
+            "ERROR [billing-api] request <*> failed: java.net.SocketTimeoutException: Read timed out",
+            0.9,
+            "2025-04-15T13:27:16Z",
+        );
+        let why = "the faulting downstream X-Ray names; the callers' errors followed it";
+        down.link("E2", why);
+        err.link("E1", why);
+        let a = analyze(&[down, err], Language::En);
+        let h = &a.hypotheses[0];
+        assert_eq!(h.evidence, ["E1".to_string(), "E2".to_string()]);
+        assert_eq!(
+            h.title,
+            "java.net.SocketTimeoutException at ledger-service (new, since 13:26:13 UTC)"
+        );
+        assert!(
+            h.explanation
+                .contains("It began before the errors [E2], which followed it"),
+            "{}",
+            h.explanation
+        );
     }
 
     #[test]

@@ -13,8 +13,8 @@
 //!
 //! # Queries
 //!
-//! Per analysis three queries run, all started at once so Athena works on them in parallel,
-//! then read one after the other:
+//! Per analysis up to four queries run, all started at once so Athena works on them in
+//! parallel, then read one after the other:
 //!
 //! 1. ALB entries (`alb_table`), capped at `max_rows` (the SQL asks for `max_rows + 1` rows so
 //!    that the cap is detected and reported, never silent); or, with `alb_aggregate`, ALB
@@ -24,6 +24,14 @@
 //!    `*.amazonaws.com` and so missed changes people made in the console or the CLI.
 //! 3. CloudTrail read-only successes, as individual records, capped at `max_rows` so that a
 //!    flood of `Describe*` calls can never crowd out the changes of (2).
+//! 4. With a change lookback ([`AthenaOptions::change_lookback`], the config's
+//!    `change_lookback`): the deploy- and configuration-class changes of
+//!    `[window start − change_lookback, start of the collect span)`
+//!    ([`sql::cloudtrail_lookback_query`]; the event names come from the distiller's change
+//!    classes, routine calls by AWS services, read-only calls and failures stay in Athena),
+//!    capped at `max_rows`, on a partition plan of its own (the days of that span only). A
+//!    deploy hours before the window that started a slow leak is then a suspect, as with the
+//!    files source.
 //!
 //! Each status says which partitions its queries read and how many bytes Athena scanned
 //! (`Statistics.DataScannedInBytes`, what Athena bills); a reached cap is said too.
@@ -67,8 +75,8 @@ use std::time::{Duration, Instant};
 
 pub use sql::{
     ALB_COLUMNS, AthenaQuery, CLOUDTRAIL_COLUMNS, TableName, TableScan, alb_counts_query,
-    alb_entries_query, alb_error_samples_query, cloudtrail_queries, sql_string_literal,
-    substitute_parameters, table_reference,
+    alb_entries_query, alb_error_samples_query, cloudtrail_lookback_query, cloudtrail_queries,
+    sql_string_literal, substitute_parameters, table_reference,
 };
 
 /// Rows read per query when `max_rows` is 0.
@@ -111,6 +119,9 @@ pub struct AthenaOptions {
     pub alb_aggregate: bool,
     /// Data catalog (default `AwsDataCatalog`).
     pub catalog: String,
+    /// How far before the window deploy- and configuration-class changes are read (the
+    /// config's `change_lookback`, set by `assemble`); zero reads none.
+    pub change_lookback: Duration,
 }
 
 impl Default for AthenaOptions {
@@ -126,6 +137,7 @@ impl Default for AthenaOptions {
             max_rows: DEFAULT_MAX_ROWS,
             alb_aggregate: false,
             catalog: DEFAULT_CATALOG.into(),
+            change_lookback: Duration::ZERO,
         }
     }
 }
@@ -793,12 +805,22 @@ struct PartOutcome {
     detail: Vec<String>,
 }
 
+/// A span of time `[from, to)`.
+type Span = (chrono::DateTime<chrono::Utc>, chrono::DateTime<chrono::Utc>);
+
+/// The span both windows need.
+fn collect_span(window: &Window) -> Span {
+    (window.collect_start(), window.collect_end())
+}
+
 /// The scans of the configured tables for one window: `None` for a table not configured,
 /// `Err` for a table name that cannot be used.
 #[derive(Debug, Clone, Default)]
 struct Scans {
     alb: Option<Result<TableScan, String>>,
     cloudtrail: Option<Result<TableScan, String>>,
+    /// The CloudTrail table over the change lookback's span, with that span.
+    lookback: Option<(Result<TableScan, String>, Span)>,
     /// What the planning could not do, per kind (said in that kind's status).
     notes: Vec<(RecordKind, String)>,
 }
@@ -835,14 +857,10 @@ impl AthenaSource {
         &self,
         table: &str,
         override_predicate: &str,
-        window: &Window,
+        span: Span,
     ) -> Result<TableScan, String> {
         let name = TableName::parse(&self.options.database, table)?;
-        let plan = partitions::plan(
-            &TableLayout::default(),
-            window.collect_start(),
-            window.collect_end(),
-        );
+        let plan = partitions::plan(&TableLayout::default(), span.0, span.1);
         Ok(TableScan::planned(
             name.reference(),
             &plan,
@@ -856,13 +874,13 @@ impl AthenaSource {
         &self,
         table: &str,
         override_predicate: &str,
-        window: &Window,
+        span: Span,
     ) -> (Result<TableScan, String>, Option<String>) {
         let name = match TableName::parse(&self.options.database, table) {
             Ok(n) => n,
             Err(e) => return (Err(e), None),
         };
-        let offline = || self.offline_scan(table, override_predicate, window);
+        let offline = || self.offline_scan(table, override_predicate, span);
         if !self.options.glue_catalog() || name.catalog.is_some() {
             let note = override_predicate.trim().is_empty().then(|| {
                 format!(
@@ -927,7 +945,7 @@ impl AthenaSource {
                 .map(|p| p.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
                 .unwrap_or_default(),
         };
-        let plan = partitions::plan(&layout, window.collect_start(), window.collect_end());
+        let plan = partitions::plan(&layout, span.0, span.1);
         let note = if override_predicate.trim().is_empty() {
             plan.note.as_ref().map(|n| format!("{table}: {n}"))
         } else {
@@ -995,7 +1013,11 @@ impl AthenaSource {
                 (None, None)
             } else {
                 let (s, n) = self
-                    .catalog_scan(&o.alb_table, &o.alb_partition_predicate, window)
+                    .catalog_scan(
+                        &o.alb_table,
+                        &o.alb_partition_predicate,
+                        collect_span(window),
+                    )
                     .await;
                 (Some(s), n)
             }
@@ -1008,19 +1030,39 @@ impl AthenaSource {
                     .catalog_scan(
                         &o.cloudtrail_table,
                         &o.cloudtrail_partition_predicate,
-                        window,
+                        collect_span(window),
                     )
                     .await;
                 (Some(s), n)
             }
         };
-        let ((alb, alb_note), (cloudtrail, ct_note)) = tokio::join!(alb, ct);
+        // the lookback plans its own partitions (its days only): one more glue:GetTable
+        let lookback = async {
+            match self.lookback_span(window) {
+                Some(span) => {
+                    let (s, n) = self
+                        .catalog_scan(&o.cloudtrail_table, &o.cloudtrail_partition_predicate, span)
+                        .await;
+                    (Some((s, span)), n)
+                }
+                None => (None, None),
+            }
+        };
+        let ((alb, alb_note), (cloudtrail, ct_note), (lookback, lb_note)) =
+            tokio::join!(alb, ct, lookback);
         let mut notes = Vec::new();
         notes.extend(alb_note.map(|n| (RecordKind::Alb, n)));
         notes.extend(ct_note.map(|n| (RecordKind::Cloudtrail, n)));
+        // the same table: its note once
+        if let Some(n) = lb_note
+            && !notes.iter().any(|(_, m)| *m == n)
+        {
+            notes.push((RecordKind::Cloudtrail, n));
+        }
         Scans {
             alb,
             cloudtrail,
+            lookback,
             notes,
         }
     }
@@ -1036,13 +1078,24 @@ impl AthenaSource {
         }
         let o = &self.options;
         Scans {
-            alb: (!o.alb_table.is_empty())
-                .then(|| self.offline_scan(&o.alb_table, &o.alb_partition_predicate, window)),
+            alb: (!o.alb_table.is_empty()).then(|| {
+                self.offline_scan(
+                    &o.alb_table,
+                    &o.alb_partition_predicate,
+                    collect_span(window),
+                )
+            }),
             cloudtrail: (!o.cloudtrail_table.is_empty()).then(|| {
                 self.offline_scan(
                     &o.cloudtrail_table,
                     &o.cloudtrail_partition_predicate,
-                    window,
+                    collect_span(window),
+                )
+            }),
+            lookback: self.lookback_span(window).map(|span| {
+                (
+                    self.offline_scan(&o.cloudtrail_table, &o.cloudtrail_partition_predicate, span),
+                    span,
                 )
             }),
             notes: Vec::new(),
@@ -1079,7 +1132,26 @@ impl AthenaSource {
                 Err(e) => out.push(Err((RecordKind::Cloudtrail, e))),
             }
         }
+        if let Some((scan, (from, to))) = &scans.lookback {
+            let q = scan
+                .as_ref()
+                .map_err(Clone::clone)
+                .and_then(|s| cloudtrail_lookback_query(s, &o.cloudtrail_table, *from, *to, cap));
+            out.push(q.map_err(|e| (RecordKind::Cloudtrail, e)));
+        }
         out
+    }
+
+    /// `[window start − change_lookback, start of the collect span)`, when that is not empty
+    /// and a CloudTrail table is configured.
+    fn lookback_span(&self, window: &Window) -> Option<Span> {
+        if self.options.cloudtrail_table.is_empty() {
+            return None;
+        }
+        let lookback = chrono::Duration::from_std(self.options.change_lookback).ok()?;
+        let from = window.start.checked_sub_signed(lookback)?;
+        let to = window.collect_start();
+        (from < to).then_some((from, to))
     }
 
     /// The queries `collect` runs (or ran) for `window`: with the partitions planned by the

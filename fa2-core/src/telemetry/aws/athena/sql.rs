@@ -401,15 +401,29 @@ fn between(time_expr: &str, from: DateTime<Utc>, to: DateTime<Utc>) -> String {
 
 /// `WHERE` clause: the partition predicate, the collect span, then `extra`.
 fn where_clause(scan: &TableScan, time_expr: &str, window: &Window, extra: &[&str]) -> String {
+    where_span(
+        scan,
+        time_expr,
+        window.collect_start(),
+        window.collect_end(),
+        extra,
+    )
+}
+
+/// `WHERE` clause: the partition predicate, `[from, to)`, then `extra`.
+fn where_span(
+    scan: &TableScan,
+    time_expr: &str,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+    extra: &[&str],
+) -> String {
     let mut conds = Vec::new();
     if let Some(p) = &scan.partition {
         conds.push(format!("({p})"));
     }
-    conds.push(format!(
-        "{time_expr} >= {}",
-        instant(window.collect_start())
-    ));
-    conds.push(format!("{time_expr} < {}", instant(window.collect_end())));
+    conds.push(format!("{time_expr} >= {}", instant(from)));
+    conds.push(format!("{time_expr} < {}", instant(to)));
     conds.extend(extra.iter().map(|e| (*e).to_string()));
     format!("WHERE {}", conds.join("\n  AND "))
 }
@@ -466,19 +480,7 @@ pub fn cloudtrail_queries(
     window: &Window,
     max_rows: usize,
 ) -> Result<[AthenaQuery; 2], String> {
-    scan.require("CloudTrail", CLOUDTRAIL_REQUIRED)?;
-    let select = CLOUDTRAIL_COLUMNS
-        .iter()
-        .filter(|(_, _, needs)| scan.has(needs))
-        .map(|(expr, alias, _)| {
-            if expr == alias {
-                (*expr).to_string()
-            } else {
-                format!("{expr} AS {alias}")
-            }
-        })
-        .collect::<Vec<_>>()
-        .join(", ");
+    let select = cloudtrail_select(scan)?;
     let build = |label: &str, filter: &str| AthenaQuery {
         kind: RecordKind::Cloudtrail,
         label: format!("CloudTrail {label} ({label_table})"),
@@ -496,6 +498,64 @@ pub fn cloudtrail_queries(
         build("changes and errors", CLOUDTRAIL_CHANGES),
         build("read-only events", CLOUDTRAIL_READS),
     ])
+}
+
+/// The documented CloudTrail columns the table has, as a `SELECT` list.
+fn cloudtrail_select(scan: &TableScan) -> Result<String, String> {
+    scan.require("CloudTrail", CLOUDTRAIL_REQUIRED)?;
+    Ok(CLOUDTRAIL_COLUMNS
+        .iter()
+        .filter(|(_, _, needs)| scan.has(needs))
+        .map(|(expr, alias, _)| {
+            if expr == alias {
+                (*expr).to_string()
+            } else {
+                format!("{expr} AS {alias}")
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(", "))
+}
+
+/// The deploy- and configuration-class changes of the change lookback, `[from, to)` (from
+/// `change_lookback` before the window to the start of the collect span): successful
+/// mutating calls made by a principal, not by an AWS service, whose event name the
+/// distiller's change classes call deploy or configuration
+/// ([`crate::distill::slow_acting_names_sql`], generated from the same table). Read-only
+/// calls, failures and routine activity are left in Athena. At most `max_rows + 1` rows, so
+/// that a reached cap is reported.
+pub fn cloudtrail_lookback_query(
+    scan: &TableScan,
+    label_table: &str,
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+    max_rows: usize,
+) -> Result<AthenaQuery, String> {
+    let select = cloudtrail_select(scan)?;
+    let names = crate::distill::slow_acting_names_sql("eventname");
+    let mut filters = vec![
+        "(readonly IS NULL OR readonly <> 'true')",
+        "errorcode IS NULL",
+        names.as_str(),
+    ];
+    if scan.has("useridentity") {
+        filters.push("coalesce(useridentity.type, '') <> 'AWSService'");
+    }
+    Ok(AthenaQuery {
+        kind: RecordKind::Cloudtrail,
+        label: format!(
+            "CloudTrail deploy and configuration changes of the change lookback ({label_table})"
+        ),
+        sql: format!(
+            "SELECT {select}\nFROM {}\n{}\nLIMIT {}",
+            scan.reference,
+            where_span(scan, CLOUDTRAIL_TIME_EXPR, from, to, &filters),
+            max_rows + 1
+        ),
+        params: Vec::new(),
+        counts: false,
+        partitions: scan.partitions.clone(),
+    })
 }
 
 /// The path of `request_url` as [`crate::record::AlbAccessLog::path`] takes it: after the
