@@ -230,7 +230,7 @@ pub fn evaluate(bundle: &Path, budget: usize) -> Result<Outcome, String> {
             ));
         }
     }
-    if prompt.contains(t.injection.as_str()) {
+    if !t.injection.is_empty() && prompt.contains(t.injection.as_str()) {
         failures.push(format!("{name}: injection verbatim in the prompt"));
     }
     let est = fa2_core::tokens::estimate_tokens(&a.prompt.system)
