@@ -1,5 +1,11 @@
 //! ALB access logs → per target group: 5xx and 4xx bursts with their codes, path patterns
 //! and `error_reason`s, connection failures (`-1` target times), and target latency shifts.
+//!
+//! Traffic that vanishes is an anomaly too: a target group that had steady requests in the
+//! baseline and none since a time in the incident window (the same silence rule as a log
+//! group's, `logs::stopped_at`: quiet for at least 5 minutes, ten of its usual gaps and a
+//! fifth of the window) is one item with the time its traffic stopped (severity 0.8): the
+//! clients, a DNS record or a listener rule no longer reach it.
 
 use super::histogram::{Histogram, latency_evidence};
 use super::{BoundedCounter, Ctx, PhaseCounts, Samples, note_origin, versus};
@@ -22,6 +28,9 @@ const TARGET_GROUP_BYTES: usize = 256;
 struct GroupStats {
     total_incident: u64,
     total_baseline: u64,
+    /// Last request of each window, for the silence rule.
+    last_incident: Option<DateTime<Utc>>,
+    last_baseline: Option<DateTime<Utc>>,
     err5: PhaseCounts,
     err4: PhaseCounts,
     conn_fail: PhaseCounts,
@@ -39,10 +48,22 @@ struct GroupStats {
 }
 
 impl GroupStats {
+    /// Notes a request at `ts` in `phase`.
+    fn saw(&mut self, phase: Phase, ts: DateTime<Utc>) {
+        let last = match phase {
+            Phase::Incident => &mut self.last_incident,
+            Phase::Baseline => &mut self.last_baseline,
+            Phase::Outside => return,
+        };
+        *last = (*last).max(Some(ts));
+    }
+
     fn new(tl: &super::TimelineSpec) -> Self {
         GroupStats {
             total_incident: 0,
             total_baseline: 0,
+            last_incident: None,
+            last_baseline: None,
             err5: PhaseCounts::new(tl),
             err4: PhaseCounts::new(tl),
             conn_fail: PhaseCounts::new(tl),
@@ -141,6 +162,9 @@ impl AlbAggregator {
         } else {
             g.total_baseline += c.requests;
         }
+        if c.requests > 0 {
+            g.saw(c.phase, last);
+        }
         let code = c.elb_status_code.unwrap_or(0);
         let path = format!("{} {}", c.method, path_pattern(&c.path));
         if (500..600).contains(&code) {
@@ -183,6 +207,7 @@ impl AlbAggregator {
         } else {
             g.total_baseline += 1;
         }
+        g.saw(phase, ts);
         if a.target_processing_time >= 0.0 {
             if incident {
                 g.latency_incident.add(a.target_processing_time);
@@ -367,9 +392,64 @@ impl AlbAggregator {
                 e.origins = g.origins.clone();
                 out.push(e);
             }
+            if let Some(e) = traffic_silence(ctx, &g, &tg, &source, &locs, &tg_filter) {
+                out.push(e);
+            }
         }
         out
     }
+}
+
+/// A target group whose traffic vanished: steady requests in the baseline, none since a
+/// time in the incident window (see the module docs).
+fn traffic_silence(
+    ctx: &Ctx<'_>,
+    g: &GroupStats,
+    tg: &str,
+    source: &str,
+    locs: &[&crate::telemetry::Locator],
+    tg_filter: &str,
+) -> Option<Evidence> {
+    let mut total = PhaseCounts::new(&ctx.timeline);
+    total.incident = g.total_incident;
+    total.baseline = g.total_baseline;
+    total.last_incident = g.last_incident;
+    total.last_baseline = g.last_baseline;
+    let (at, missing) = super::logs::stopped_at(&total, ctx)?;
+    let mut e = Evidence::new(
+        EvidenceKind::Alb,
+        source.to_string(),
+        format!(
+            "ALB {tg}: traffic stopped at {} ({} requests in the baseline, {} in the incident window, none since)",
+            at.format("%H:%M:%SZ"),
+            g.total_baseline,
+            g.total_incident
+        ),
+    );
+    e.count = g.total_incident;
+    e.baseline_count = g.total_baseline;
+    e.first_seen = g.last_baseline;
+    e.last_seen = g.last_incident.or(g.last_baseline);
+    e.onset = Some(at);
+    e.resources = vec![tg.to_string()];
+    let z = -missing.sqrt();
+    e.signal = crate::evidence::Signal {
+        severity: 0.8,
+        anomaly: crate::evidence::anomaly_from_z(-z),
+        proximity: 0.0,
+        z,
+        new: false,
+    };
+    e.detail = Some(format!(
+        "about {missing:.0} requests expected since at the baseline rate; none arrived"
+    ));
+    // the requests since the stop: none
+    e.reproduce = awk_command(
+        locs,
+        &format!("$2 >= \"{}\"{tg_filter}", crate::time::rfc3339(at)),
+    );
+    e.origins = g.origins.clone();
+    Some(e)
 }
 
 fn awk_command(locs: &[&crate::telemetry::Locator], cond: &str) -> String {

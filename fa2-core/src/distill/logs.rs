@@ -523,7 +523,7 @@ const SILENCE_MIN_MINUTES: f64 = 5.0;
 /// window start when it logged nothing in the incident window), if it has been quiet since
 /// for at least [`SILENCE_MIN_MINUTES`], ten of its usual gaps and a fifth of the window.
 /// Returns the stop time and the number of lines missing since.
-fn stopped_at(c: &PhaseCounts, ctx: &Ctx<'_>) -> Option<(DateTime<Utc>, f64)> {
+pub(super) fn stopped_at(c: &PhaseCounts, ctx: &Ctx<'_>) -> Option<(DateTime<Utc>, f64)> {
     let w = ctx.window;
     if c.baseline < SILENCE_MIN_BASELINE {
         return None;

@@ -23,7 +23,8 @@
 //!   window (CloudTrail events before the baseline are kept that far back), with a slow decay.
 //! - **Trends and silences** (`metrics`, `logs`): a metric that climbs steadily has the time
 //!   its climb began as its onset, even before the window; a metric that drops to zero, a
-//!   template or a whole log group that goes quiet is an anomaly with the time it stopped.
+//!   template or a whole log group that goes quiet, a target group whose ALB traffic vanishes
+//!   (`alb`) is an anomaly with the time it stopped.
 //! - **Cascades** (`link`): a saturation metric (a load, a utilisation, a pool or a queue
 //!   going up) or a log group's silence that began 90 s to 20 minutes before the first error
 //!   ranks above the errors and is linked to them, and a change shortly before a trend's start explains
@@ -1122,6 +1123,59 @@ mod cause_tests {
         assert_eq!(silent.onset, Some(at(&w, 270)));
         assert_eq!(out.anchor, at(&w, 270));
         assert_eq!(out.evidence[0].id, silent.id);
+    }
+
+    /// One ALB request to `tg` at `secs`.
+    fn request(w: &Window, secs: i64, tg: &str) -> Record {
+        Record::Alb(Box::new(crate::record::AlbAccessLog {
+            time: Some(at(w, secs)),
+            elb_status_code: Some(200),
+            target_status_code: Some(200),
+            target_processing_time: 0.02,
+            method: "GET".into(),
+            url: "https://api.example.com:443/v1/orders".into(),
+            target_group_arn: format!(
+                "arn:aws:elasticloadbalancing:eu-west-1:123456789012:targetgroup/{tg}/73e2d6bc24d8a067"
+            ),
+            ..Default::default()
+        }))
+    }
+
+    #[test]
+    fn traffic_that_vanishes_is_an_anomaly_with_its_stop_time() {
+        let w = window();
+        let mut d = Distiller::new(w, DistillConfig::default());
+        // orders-tg gets a request every 30 s until 4m 30s into the window; cart-tg all along
+        for i in 0..130 {
+            d.accept(0, request(&w, -3600 + i * 30, "orders-tg"));
+        }
+        for i in 0..180 {
+            d.accept(0, request(&w, -3600 + i * 30 + 7, "cart-tg"));
+        }
+        let out = d.finish(&crate::redact::Redactor::builtin());
+        let stopped: Vec<&Evidence> = out
+            .evidence
+            .iter()
+            .filter(|e| e.title.contains("traffic stopped"))
+            .collect();
+        assert_eq!(stopped.len(), 1, "{:?}", out.evidence);
+        let e = stopped[0];
+        assert_eq!(
+            e.title,
+            "ALB orders-tg: traffic stopped at 10:04:30Z (120 requests in the baseline, 10 in the incident window, none since)"
+        );
+        assert_eq!(e.onset, Some(at(&w, 270)));
+        assert_eq!(e.kind, EvidenceKind::Alb);
+        assert!(
+            e.signal.z < 0.0 && e.signal.anomaly >= 0.5,
+            "{:?}",
+            e.signal
+        );
+        assert_eq!(
+            e.detail.as_deref(),
+            Some("about 51 requests expected since at the baseline rate; none arrived")
+        );
+        assert_eq!(out.evidence[0].id, e.id);
     }
 
     #[test]
