@@ -281,7 +281,6 @@ mod tests {
         config.sources.files = Some(FilesConfig {
             paths: vec![dir.path().to_path_buf()],
             max_line_bytes: crate::telemetry::files::MIN_LINE_BYTES,
-            ..FilesConfig::default()
         });
         let analyzer = analyzer(&config, None, Vec::new()).unwrap();
         let req = crate::request::AnalysisRequest::new(
