@@ -517,6 +517,38 @@ impl AuditAggregator {
         note_origin(&mut g.origins, origin);
     }
 
+    /// One line summarising calls kept out of the ranking (reads, routine activity): a
+    /// near-zero score, the most frequent names, and how to find them.
+    fn summary(
+        ctx: &Ctx<'_>,
+        origins: &[Origin],
+        own: &[OriginId],
+        counts: &PhaseCounts,
+        title: String,
+        names: &BoundedCounter,
+        (needle, field): (&str, &str),
+    ) -> Evidence {
+        let mut e = Evidence::new(
+            EvidenceKind::AuditSummary,
+            super::source_name(origins, own, RecordKind::Cloudtrail),
+            title,
+        );
+        counts.fill(&mut e, ctx);
+        e.detail = Some(format!("most frequent: {}", names.describe(6)));
+        e.signal = evidence::Signal {
+            severity: 0.05,
+            anomaly: 0.0,
+            proximity: 0.0,
+            z: 0.0,
+            new: false,
+        };
+        e.score = 0.01;
+        let locs = super::locators(origins, own);
+        e.reproduce = crate::reproduce::grep_command(&locs, needle, Some(field));
+        e.origins = own.to_vec();
+        e
+    }
+
     pub fn finish(self, ctx: &Ctx<'_>, origins: &[Origin], anchor: DateTime<Utc>) -> Vec<Evidence> {
         let mut out = Vec::new();
         for ((_, name, _, resource), g) in self.changes {
@@ -554,54 +586,36 @@ impl AuditAggregator {
             e.origins = g.origins;
             out.push(e);
         }
-        if let Some(c) = self.read_only_counts {
-            let mut e = Evidence::new(
-                EvidenceKind::AuditSummary,
-                super::source_name(origins, &self.origins, RecordKind::Cloudtrail),
+        if let Some(c) = &self.read_only_counts {
+            out.push(Self::summary(
+                ctx,
+                origins,
+                &self.origins,
+                c,
                 format!(
                     "{} read-only API calls in the incident window vs {} in the baseline (not changes)",
                     c.incident, c.baseline
                 ),
-            );
-            c.fill(&mut e, ctx);
-            e.detail = Some(format!("most frequent: {}", self.read_only.describe(6)));
-            e.signal = evidence::Signal {
-                severity: 0.05,
-                anomaly: 0.0,
-                proximity: 0.0,
-                z: 0.0,
-                new: false,
-            };
-            e.score = 0.01;
-            let locs = super::locators(origins, &self.origins);
-            e.reproduce = crate::reproduce::grep_command(&locs, "true", Some(".readOnly"));
-            e.origins = self.origins.clone();
-            out.push(e);
+                &self.read_only,
+                ("true", ".readOnly"),
+            ));
         }
-        if let Some(c) = self.routine_counts {
-            let mut e = Evidence::new(
-                EvidenceKind::AuditSummary,
-                super::source_name(origins, &self.origins, RecordKind::Cloudtrail),
+        if let Some(c) = &self.routine_counts {
+            // the most frequent routine call is what a person would grep for first
+            let top = self.routine.top(1);
+            let needle = top.first().map_or("CreateLogStream", |(name, _)| *name);
+            out.push(Self::summary(
+                ctx,
+                origins,
+                &self.origins,
+                c,
                 format!(
                     "{} routine AWS calls in the incident window vs {} in the baseline (log streams, role sessions, KMS data keys, agents; not ranked as causes)",
                     c.incident, c.baseline
                 ),
-            );
-            c.fill(&mut e, ctx);
-            e.detail = Some(format!("most frequent: {}", self.routine.describe(6)));
-            e.signal = evidence::Signal {
-                severity: 0.05,
-                anomaly: 0.0,
-                proximity: 0.0,
-                z: 0.0,
-                new: false,
-            };
-            e.score = 0.01;
-            let locs = super::locators(origins, &self.origins);
-            e.reproduce =
-                crate::reproduce::grep_command(&locs, "CreateLogStream", Some(".eventName"));
-            e.origins = self.origins.clone();
-            out.push(e);
+                &self.routine,
+                (needle, ".eventName"),
+            ));
         }
         if self.dropped_groups > 0
             && let Some(last) = out.last_mut()
