@@ -61,8 +61,7 @@ pub(crate) fn read_access_log(
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
-    use super::super::tests::read_bytes;
-    use crate::record::Record;
+    use super::super::tests::{log_messages, read_bytes};
 
     #[test]
     fn common_and_combined_log_formats() {
@@ -76,14 +75,7 @@ mod tests {
             "192.0.2.7 - - [10/Oct/2000:13:56:0"
         );
         let (sink, summary) = read_bytes("access.log", log.as_bytes());
-        let m: Vec<(String, String)> = sink
-            .records
-            .iter()
-            .filter_map(|(_, r)| match r {
-                Record::Log(l) => Some((crate::time::rfc3339(l.ts), l.message.clone())),
-                _ => None,
-            })
-            .collect();
+        let m = log_messages(&sink);
         assert_eq!(m.len(), 3);
         assert_eq!(
             m[0],

@@ -124,19 +124,11 @@ pub(crate) fn read_flow_log(
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
-    use super::super::tests::read_bytes;
-    use crate::record::Record;
+    use super::super::tests::{log_messages, read_bytes};
 
     fn messages(name: &str, content: &str) -> (Vec<(String, String)>, String) {
         let (sink, summary) = read_bytes(name, content.as_bytes());
-        let m = sink
-            .records
-            .iter()
-            .filter_map(|(_, r)| match r {
-                Record::Log(l) => Some((crate::time::rfc3339(l.ts), l.message.clone())),
-                _ => None,
-            })
-            .collect();
+        let m = log_messages(&sink);
         (m, summary.statuses[0].error.clone().unwrap_or_default())
     }
 

@@ -300,13 +300,7 @@ mod tests {
     }
 
     fn logs(sink: &crate::telemetry::VecSink) -> Vec<(String, String)> {
-        sink.records
-            .iter()
-            .filter_map(|(_, r)| match r {
-                Record::Log(l) => Some((crate::time::rfc3339(l.ts), l.message.clone())),
-                _ => None,
-            })
-            .collect()
+        super::super::tests::log_messages(sink)
     }
 
     // A CloudTrail event typed from the CloudTrail User Guide, "CloudTrail record contents

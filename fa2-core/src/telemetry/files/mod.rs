@@ -703,6 +703,17 @@ pub(crate) mod tests {
         (sink, summary)
     }
 
+    /// The log events `sink` received, as (RFC 3339 time, message).
+    pub(crate) fn log_messages(sink: &VecSink) -> Vec<(String, String)> {
+        sink.records
+            .iter()
+            .filter_map(|(_, r)| match r {
+                Record::Log(l) => Some((crate::time::rfc3339(l.ts), l.message.clone())),
+                _ => None,
+            })
+            .collect()
+    }
+
     pub(crate) fn gzip(data: &[u8]) -> Vec<u8> {
         let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
         enc.write_all(data).unwrap();

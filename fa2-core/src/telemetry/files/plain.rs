@@ -84,18 +84,12 @@ pub(crate) fn read_plain_log(
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
-    use super::super::tests::read_bytes;
+    use super::super::tests::{log_messages, read_bytes};
     use crate::record::Record;
 
     fn messages(content: &str) -> Vec<(String, String)> {
         let (sink, _) = read_bytes("app.log", content.as_bytes());
-        sink.records
-            .iter()
-            .filter_map(|(_, r)| match r {
-                Record::Log(l) => Some((crate::time::rfc3339(l.ts), l.message.clone())),
-                _ => None,
-            })
-            .collect()
+        log_messages(&sink)
     }
 
     #[test]
@@ -139,14 +133,7 @@ Thu Aug 31 01:07:25 UTC 2017 : Endpoint request body after transformations: {\n\
 Thu Aug 31 01:07:25 UTC 2017 : Received response. Integration latency: 328 ms\n\
 Thu Aug 31 01:07:25 UTC 2017 : Method completed with status: 200\n";
         let (sink, summary) = read_bytes("exec.txt", log.as_bytes());
-        let m: Vec<_> = sink
-            .records
-            .iter()
-            .filter_map(|(_, r)| match r {
-                Record::Log(l) => Some((crate::time::rfc3339(l.ts), l.message.clone())),
-                _ => None,
-            })
-            .collect();
+        let m = log_messages(&sink);
         assert_eq!(m.len(), 5);
         assert_eq!(m[0].0, "2017-08-31T01:07:25.000Z");
         assert_eq!(
